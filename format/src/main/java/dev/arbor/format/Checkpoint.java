@@ -16,7 +16,7 @@ import java.util.stream.Stream;
  * shards listed in model.safetensors.index.json) or a single .safetensors file. Tensors are
  * zero-copy views of the memory-mapped shards.
  */
-public final class Checkpoint implements AutoCloseable {
+public final class Checkpoint implements ModelSource {
     public static final String SINGLE_FILE = "model.safetensors";
     public static final String INDEX_FILE = "model.safetensors.index.json";
     /** Files besides the weights that every command writing a checkpoint carries along. */
@@ -140,7 +140,7 @@ public final class Checkpoint implements AutoCloseable {
     public LlamaConfig config() { return config; }
 
     /** The config, refusing a checkpoint without one. */
-    public LlamaConfig requireConfig() {
+    @Override public LlamaConfig requireConfig() {
         if (config == null) throw new FormatException(path + " has no config.json.");
         return config;
     }
@@ -148,13 +148,13 @@ public final class Checkpoint implements AutoCloseable {
     public List<SafetensorsFile> shards() { return List.copyOf(shards); }
 
     /** Tensor names in shard order, then file order. */
-    public List<String> tensorNames() { return List.copyOf(owner.keySet()); }
+    @Override public List<String> tensorNames() { return List.copyOf(owner.keySet()); }
 
-    public boolean contains(String name) { return owner.containsKey(name); }
+    @Override public boolean contains(String name) { return owner.containsKey(name); }
 
-    public TensorInfo info(String name) { return shardOf(name).info(name); }
+    @Override public TensorInfo info(String name) { return shardOf(name).info(name); }
 
-    public Tensor tensor(String name) { return shardOf(name).tensor(name); }
+    @Override public Tensor tensor(String name) { return shardOf(name).tensor(name); }
 
     /** The shard that holds a tensor. */
     public SafetensorsFile shardOf(String name) {
@@ -179,6 +179,14 @@ public final class Checkpoint implements AutoCloseable {
         }
         return out;
     }
+
+    @Override public java.util.Optional<Path> sideFile(String fileName) {
+        if (!Files.isDirectory(path)) return java.util.Optional.empty();
+        Path p = path.resolve(fileName);
+        return Files.isRegularFile(p) ? java.util.Optional.of(p) : java.util.Optional.empty();
+    }
+
+    @Override public String describe() { return path.toString(); }
 
     @Override public void close() {
         for (SafetensorsFile f : shards) f.close();
