@@ -15,6 +15,7 @@ import java.nio.file.NoSuchFileException;
 @Command(name = "arbor", mixinStandardHelpOptions = true, version = "arbor 0.1.0",
         description = "Grow, train, evaluate and serve LLaMA-family checkpoints.",
         subcommands = {
+                DemoCommand.class,
                 InitModelCommand.class,
                 InspectCommand.class,
                 ConvertCommand.class,
