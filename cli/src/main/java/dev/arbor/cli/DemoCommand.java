@@ -32,7 +32,7 @@ final class DemoCommand implements Callable<Integer> {
                 "init-model", "--hidden", "256", "--layers", "4", "--heads", "8", "--kv-heads", "2", "--ffn", "688",
                 "--vocab", "2048", "--seed", "1", "--dtype", "bf16", base);
         step("2. What is in it", "inspect", base, "--no-tensors");
-        step("3. Converted to f32 and resharded into 1 MB shards", "convert", base, f32, "--dtype", "f32", "--shard-size", "1MB");
+        step("3. Converted to f32 and resharded into 4 MB shards", "convert", base, f32, "--dtype", "f32", "--shard-size", "4MB");
         step("4. The converted checkpoint", "inspect", f32, "--no-tensors");
         System.out.println("\nDone. Outputs are in " + dir + ".");
         return 0;

@@ -15,7 +15,7 @@ final class Progress implements AutoCloseable {
     private Progress(ProgressBar bar) { this.bar = bar; }
 
     static Progress start(String task, long total, String unit, long unitSize) {
-        if (System.console() == null || System.getenv("CI") != null) return new Progress(null);
+        if (System.console() == null || !System.console().isTerminal() || System.getenv("CI") != null) return new Progress(null);
         ProgressBar b = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
                 .setStyle(ProgressBarStyle.ASCII).setUnit(unit, unitSize)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err))

@@ -16,7 +16,14 @@ public final class TensorSink {
     private final DType dtype;
     private final long expected;
     private long written;
-    private final ByteBuffer buf = ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+    private final ByteBuffer buf = OUT_BUFFER.get().clear();
+
+    // Reused per thread: direct buffers are freed only by GC, so one per tensor would make
+    // resident memory grow with the number of tensors.
+    private static final ThreadLocal<ByteBuffer> OUT_BUFFER =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN));
+    private static final ThreadLocal<ByteBuffer> IN_BUFFER =
+            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN));
 
     TensorSink(FileChannel out, String name, DType dtype, long expected) {
         this.out = out;
@@ -70,7 +77,7 @@ public final class TensorSink {
     /** Copies a tensor from a file through the channel (no mapping), converting its dtype. */
     public void copyFrom(SafetensorsFile file, TensorInfo info) throws IOException {
         DType from = info.dtype();
-        ByteBuffer in = ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer in = IN_BUFFER.get();
         long total = info.byteSize();
         if (from == dtype) {
             for (long pos = 0; pos < total; ) {
