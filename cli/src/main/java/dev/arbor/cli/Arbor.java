@@ -20,6 +20,9 @@ import java.nio.file.NoSuchFileException;
                 InspectCommand.class,
                 ConvertCommand.class,
                 TokenizeCommand.class,
+                LogitsCommand.class,
+                GenerateCommand.class,
+                BenchCommand.class,
                 // subcommands: one line each, keep this list sorted by module
         })
 public final class Arbor implements Runnable {

@@ -1,0 +1,388 @@
+package dev.arbor.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.arbor.format.ArborException;
+import dev.arbor.format.LlamaConfig;
+import dev.arbor.format.LlamaTensors;
+import dev.arbor.format.ModelSource;
+import dev.arbor.format.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * HF {@code LlamaForCausalLM} on the CPU, with the MSG growth masks of GROWTH.md §2.
+ *
+ * <p>Weights stay in their stored dtype in the (memory-mapped) source and are widened to F32
+ * inside the kernels; activations and accumulation are F32. Matrix products run on all
+ * threads of a private pool. One model runs one forward at a time (calls are serialised);
+ * batching is done by passing several {@link Sequence}s to one {@link #step} call, which is what
+ * a server does at every decode step.
+ *
+ * <p>The model reads tensors from the source lazily: keep the source open while the model is
+ * used. {@link #close} stops the threads; it does not close the source.
+ */
+public final class LlamaModel implements AutoCloseable {
+    static final String MASK_HIDDEN = "model.grow_mask.hidden";
+
+    /** One decoder layer's parameters; masks are null when absent (all ones), gate 1 when absent. */
+    record Layer(float[] inputNorm, Weight q, Weight k, Weight v, Weight o, float[] postNorm,
+                 Weight gate, Weight up, Weight down, float[] headMask, float[] ffnMask, float layerGate) {}
+
+    private final LlamaConfig config;
+    private final String where;
+    final int hidden, heads, kvHeads, headDim, ffn, vocab, numLayers;
+    final double eps;
+    private final Tensor embedding;
+    private final Weight lmHead;
+    private final float[] finalNorm;
+    final Layer[] layers;
+    private final float[] hiddenMask;
+    private final double hiddenMaskSum;
+    private final Rope rope;
+    private final WorkerPool pool;
+    private final List<Integer> eosIds;
+    private final float attentionScale;
+    private Workspace workspace;
+
+    private LlamaModel(ModelSource src, int threads) {
+        this.where = src.describe();
+        LlamaConfig cfg = src.requireConfig();
+        cfg.requireLlama(where);
+        this.config = cfg;
+        hidden = cfg.hiddenSize();
+        heads = cfg.numAttentionHeads();
+        kvHeads = cfg.numKeyValueHeads();
+        headDim = cfg.headDim();
+        ffn = cfg.intermediateSize();
+        vocab = cfg.vocabSize();
+        numLayers = cfg.numHiddenLayers();
+        eps = cfg.rmsNormEps();
+        rope = new Rope(cfg, where);
+        attentionScale = (float) (1.0 / Math.sqrt(headDim));
+        if ((long) vocab * hidden > Integer.MAX_VALUE || (long) ffn * hidden > Integer.MAX_VALUE
+                || (long) heads * headDim * hidden > Integer.MAX_VALUE) {
+            throw new ArborException(where + ": a weight matrix has more than 2^31 elements, which the CPU engine does not support.");
+        }
+
+        Map<String, long[]> expected = LlamaTensors.expectedShapes(cfg);
+        for (Map.Entry<String, long[]> e : expected.entrySet()) check(src, e.getKey(), e.getValue());
+        embedding = src.tensor("model.embed_tokens.weight");
+        lmHead = Weight.of(cfg.tieWordEmbeddings() ? embedding : src.tensor("lm_head.weight"));
+        finalNorm = src.tensor("model.norm.weight").toFloatArray();
+        hiddenMask = mask(src, MASK_HIDDEN, hidden);
+        hiddenMaskSum = hiddenMask == null ? hidden : sum(hiddenMask);
+        if (hiddenMask != null && !(hiddenMaskSum > 0)) throw new ArborException(where + ": " + MASK_HIDDEN + " is all zeros.");
+        layers = new Layer[numLayers];
+        for (int l = 0; l < numLayers; l++) {
+            float[] gate = mask(src, LlamaTensors.layer(l, "grow_mask"), 1);
+            layers[l] = new Layer(
+                    src.tensor(LlamaTensors.layer(l, "input_layernorm.weight")).toFloatArray(),
+                    weight(src, l, "self_attn.q_proj.weight"), weight(src, l, "self_attn.k_proj.weight"),
+                    weight(src, l, "self_attn.v_proj.weight"), weight(src, l, "self_attn.o_proj.weight"),
+                    src.tensor(LlamaTensors.layer(l, "post_attention_layernorm.weight")).toFloatArray(),
+                    weight(src, l, "mlp.gate_proj.weight"), weight(src, l, "mlp.up_proj.weight"),
+                    weight(src, l, "mlp.down_proj.weight"),
+                    mask(src, LlamaTensors.layer(l, "self_attn.grow_mask"), heads),
+                    mask(src, LlamaTensors.layer(l, "mlp.grow_mask"), ffn),
+                    gate == null ? 1f : gate[0]);
+        }
+        eosIds = readEos(src, cfg);
+        pool = new WorkerPool(threads);
+    }
+
+    /** Loads a model on all available processors. */
+    public static LlamaModel load(ModelSource src) { return load(src, Runtime.getRuntime().availableProcessors()); }
+
+    /**
+     * Loads a model, checking the config (LLaMA only, supported rope_scaling), every tensor's
+     * presence, shape and dtype, and the growth masks' shapes and values.
+     * @throws ArborException with one sentence naming what is wrong
+     */
+    public static LlamaModel load(ModelSource src, int threads) {
+        if (threads < 1) throw new ArborException("The number of threads must be at least 1.");
+        return new LlamaModel(src, threads);
+    }
+
+    private void check(ModelSource src, String name, long[] shape) {
+        if (!src.contains(name)) throw new ArborException(where + " lacks tensor '" + name + "'.");
+        var info = src.info(name);
+        if (!Arrays.equals(info.shape(), shape)) {
+            throw new ArborException(where + ": tensor '" + name + "' has shape " + Arrays.toString(info.shape())
+                    + " but config.json implies " + Arrays.toString(shape) + ".");
+        }
+        if (!Matmul.supports(info.dtype())) {
+            throw new ArborException(where + ": tensor '" + name + "' is " + info.dtype().code() + "; the engine reads BF16, F16 and F32.");
+        }
+    }
+
+    private static Weight weight(ModelSource src, int l, String rest) { return Weight.of(src.tensor(LlamaTensors.layer(l, rest))); }
+
+    private float[] mask(ModelSource src, String name, int size) {
+        if (!src.contains(name)) return null;
+        var info = src.info(name);
+        if (!Arrays.equals(info.shape(), new long[]{size}) || !info.dtype().isFloatingPoint()) {
+            throw new ArborException(where + ": growth mask '" + name + "' must be a float tensor of shape [" + size
+                    + "] but is " + info.dtype().code() + " " + Arrays.toString(info.shape()) + ".");
+        }
+        float[] m = src.tensor(name).toFloatArray();
+        for (float x : m) {
+            if (!(x >= 0f && x <= 1f)) throw new ArborException(where + ": growth mask '" + name + "' holds " + x + ", outside [0, 1].");
+        }
+        return m;
+    }
+
+    private static double sum(float[] a) {
+        double s = 0;
+        for (float x : a) s += x;
+        return s;
+    }
+
+    private static List<Integer> readEos(ModelSource src, LlamaConfig cfg) {
+        Optional<Path> gen = src.sideFile("generation_config.json");
+        if (gen.isPresent()) {
+            try {
+                JsonNode n = new ObjectMapper().readTree(Files.readString(gen.get())).get("eos_token_id");
+                List<Integer> ids = new ArrayList<>();
+                if (n != null && n.isArray()) for (JsonNode x : n) ids.add(x.intValue());
+                else if (n != null && n.isIntegralNumber()) ids.add(n.intValue());
+                if (!ids.isEmpty()) return List.copyOf(ids);
+            } catch (IOException | RuntimeException e) {
+                throw new ArborException(gen.get() + " cannot be read as JSON.");
+            }
+        }
+        return List.copyOf(cfg.eosTokenIds());
+    }
+
+    public LlamaConfig config() { return config; }
+
+    public int vocabSize() { return vocab; }
+
+    /** The longest sequence the model accepts (max_position_embeddings). */
+    public int maxPositions() { return rope.maxPositions(); }
+
+    /** End-of-sequence ids: generation_config.json's eos_token_id if present, else config.json's. */
+    public List<Integer> eosIds() { return eosIds; }
+
+    public int threads() { return pool.threads(); }
+
+    /** Whether the checkpoint carries any MSG growth mask. */
+    public boolean hasGrowthMasks() {
+        if (hiddenMask != null) return true;
+        for (Layer l : layers) if (l.headMask != null || l.ffnMask != null || l.layerGate != 1f) return true;
+        return false;
+    }
+
+    /** Bytes of weights a decode step reads per token: every layer matrix and the LM head. */
+    public long weightBytesPerToken() {
+        long b = lmHead.byteSize();
+        for (Layer l : layers) {
+            b += l.q.byteSize() + l.k.byteSize() + l.v.byteSize() + l.o.byteSize()
+                    + l.gate.byteSize() + l.up.byteSize() + l.down.byteSize();
+        }
+        return b;
+    }
+
+    /** A new, empty sequence for this model. */
+    public Sequence newSequence() { return new Sequence(this, numLayers, kvHeads * headDim); }
+
+    /** Logits at every position of a fresh sequence, row-major [T, vocab]. */
+    public float[] logits(int[] tokens) {
+        return forward(List.of(newSequence()), List.of(tokens), true)[0];
+    }
+
+    /**
+     * Appends tokens.get(i) to seqs.get(i) for every i in one batched forward pass and returns, per
+     * sequence, the logits [vocab] after its last new token. Sequences may be at different
+     * lengths and receive different numbers of tokens (a prompt for one, a single token for
+     * another).
+     */
+    public float[][] step(List<Sequence> seqs, List<int[]> tokens) { return forward(seqs, tokens, false); }
+
+    /** step() for one sequence. */
+    public float[] step(Sequence seq, int... tokens) { return forward(List.of(seq), List.of(tokens), false)[0]; }
+
+    /**
+     * The batched forward. With allPositions, each sequence's result is [T_i, vocab] (row-major)
+     * for all its new tokens; otherwise [vocab] for its last one.
+     */
+    public synchronized float[][] forward(List<Sequence> seqs, List<int[]> tokens, boolean allPositions) {
+        if (seqs.size() != tokens.size()) throw new IllegalArgumentException("one token array per sequence is needed");
+        int rows = 0;
+        IdentityHashMap<Sequence, Boolean> seen = new IdentityHashMap<>();
+        for (int i = 0; i < seqs.size(); i++) {
+            Sequence s = seqs.get(i);
+            int[] t = tokens.get(i);
+            if (s.owner != this) throw new IllegalArgumentException("a sequence belongs to another model");
+            if (seen.put(s, Boolean.TRUE) != null) throw new IllegalArgumentException("a sequence appears twice in one step");
+            if (t.length == 0) throw new ArborException("A sequence was given no tokens.");
+            for (int id : t) {
+                if (id < 0 || id >= vocab) throw new ArborException("Token id " + id + " is outside the vocabulary (size " + vocab + ").");
+            }
+            if ((long) s.length + t.length > maxPositions()) {
+                throw new ArborException("The sequence would be " + ((long) s.length + t.length)
+                        + " tokens long, more than max_position_embeddings (" + maxPositions() + ").");
+            }
+            rows += t.length;
+        }
+        Workspace w = workspace(rows);
+        int r = 0;
+        int maxLen = 0;
+        for (int i = 0; i < seqs.size(); i++) {
+            Sequence s = seqs.get(i);
+            int[] t = tokens.get(i);
+            s.ensureCapacity(s.length + t.length, maxPositions());
+            maxLen = Math.max(maxLen, s.length + t.length);
+            for (int j = 0; j < t.length; j++, r++) {
+                w.rowSeq[r] = s;
+                w.rowPos[r] = s.length + j;
+                embedding.readFloats((long) t[j] * hidden, w.h, r * hidden, hidden);
+                if (hiddenMask != null) for (int c = 0; c < hidden; c++) w.h[r * hidden + c] *= hiddenMask[c];
+            }
+        }
+        rope.ensure(maxLen);
+        w.ensureScores(maxLen);
+        for (int l = 0; l < numLayers; l++) layer(l, w, rows);
+
+        float[][] out = new float[seqs.size()][];
+        if (allPositions) {
+            r = 0;
+            for (int i = 0; i < seqs.size(); i++) {
+                int n = tokens.get(i).length;
+                out[i] = head(w, r, n);
+                r += n;
+            }
+        } else {
+            // Gather each sequence's last row, then one LM-head product for the whole batch.
+            r = 0;
+            for (int i = 0; i < seqs.size(); i++) {
+                r += tokens.get(i).length;
+                System.arraycopy(w.h, (r - 1) * hidden, w.h, i * hidden, hidden);
+            }
+            float[] all = head(w, 0, seqs.size());
+            for (int i = 0; i < seqs.size(); i++) out[i] = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+        }
+        for (int i = 0; i < seqs.size(); i++) seqs.get(i).length += tokens.get(i).length;
+        return out;
+    }
+
+    /** One decoder layer (GROWTH.md §2, equations 2–7) over all rows of the batch. */
+    private void layer(int l, Workspace w, int rows) {
+        Layer p = layers[l];
+        int q = heads * headDim, kv = kvHeads * headDim;
+        Ops.rmsNorm(w.h, w.a, rows, hidden, p.inputNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
+        linear(w.a, rows, new Weight[]{p.q, p.k, p.v}, new float[][]{w.q, w.k, w.v});
+        for (int r = 0; r < rows; r++) {
+            int pos = w.rowPos[r];
+            rope.apply(w.q, r * q, heads, pos);
+            rope.apply(w.k, r * kv, kvHeads, pos);
+            Sequence s = w.rowSeq[r];
+            System.arraycopy(w.k, r * kv, s.keys[l], pos * kv, kv);
+            System.arraycopy(w.v, r * kv, s.values[l], pos * kv, kv);
+        }
+        attention(l, w, rows);
+        if (p.headMask != null) Ops.scaleHeads(w.att, rows, heads, headDim, p.headMask);
+        linear(w.att, rows, new Weight[]{p.o}, new float[][]{w.out});
+        Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
+        Ops.rmsNorm(w.h, w.a, rows, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
+        linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up});
+        Ops.swiglu(w.gate, w.up, w.z, rows, ffn, p.ffnMask);
+        linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out});
+        Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
+    }
+
+    /** Final norm and LM head for rows [r0, r0+n) of the residual stream: [n, vocab]. */
+    private float[] head(Workspace w, int r0, int n) {
+        float[] normed = new float[n * hidden];
+        System.arraycopy(w.h, r0 * hidden, normed, 0, n * hidden);
+        Ops.rmsNorm(normed, normed, n, hidden, finalNorm, hiddenMask, hiddenMaskSum, eps, new float[n]);
+        float[] logits = new float[Math.multiplyExact(n, vocab)];
+        linear(normed, n, new Weight[]{lmHead}, new float[][]{logits});
+        return logits;
+    }
+
+    /**
+     * y_j = x·W_jᵀ for each weight. The work is cut into chunks of Matmul.CHUNK rows of one
+     * weight; chunk boundaries do not depend on the thread count, so neither does the result.
+     */
+    private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
+        int[] firstChunk = new int[ws.length + 1];
+        for (int j = 0; j < ws.length; j++) firstChunk[j + 1] = firstChunk[j] + Math.ceilDiv(ws[j].rows(), Matmul.CHUNK);
+        float[][] scratch = workspace.scratch;
+        pool.run(firstChunk[ws.length], (chunk, thread) -> {
+            int j = 0;
+            while (chunk >= firstChunk[j + 1]) j++;
+            Weight wt = ws[j];
+            int n0 = (chunk - firstChunk[j]) * Matmul.CHUNK, n1 = Math.min(n0 + Matmul.CHUNK, wt.rows());
+            Matmul.multiply(x, rows, wt, n0, n1, ys[j], wt.rows(), 0, scratch[thread]);
+        });
+    }
+
+    private void attention(int l, Workspace w, int rows) {
+        int group = heads / kvHeads;
+        int qStride = heads * headDim;
+        pool.run(rows, (r, thread) -> {
+            float[] scores = w.scores[thread];
+            Sequence s = w.rowSeq[r];
+            int pos = w.rowPos[r];
+            for (int j = 0; j < heads; j++) {
+                int o = r * qStride + j * headDim;
+                Ops.attendOne(w.q, o, s.keys[l], s.values[l], s.kvStride, j / group, headDim, pos,
+                        attentionScale, scores, w.att, o);
+            }
+        });
+    }
+
+    private Workspace workspace(int rows) {
+        if (workspace == null || workspace.rows < rows) workspace = new Workspace(this, Math.max(rows, 1));
+        return workspace;
+    }
+
+    /** Activation buffers for a batch of up to `rows` token rows, reused between calls. */
+    static final class Workspace {
+        final int rows;
+        final float[] h, a, q, k, v, att, out, gate, up, z, invRms;
+        final Sequence[] rowSeq;
+        final int[] rowPos;
+        final float[][] scratch;
+        float[][] scores;
+
+        Workspace(LlamaModel m, int rows) {
+            this.rows = rows;
+            int d = m.hidden, qd = m.heads * m.headDim, kvd = m.kvHeads * m.headDim;
+            h = new float[rows * d];
+            a = new float[rows * d];
+            q = new float[rows * qd];
+            k = new float[rows * kvd];
+            v = new float[rows * kvd];
+            att = new float[rows * qd];
+            out = new float[rows * d];
+            gate = new float[rows * m.ffn];
+            up = new float[rows * m.ffn];
+            z = new float[rows * m.ffn];
+            invRms = new float[rows];
+            rowSeq = new Sequence[rows];
+            rowPos = new int[rows];
+            int maxK = Math.max(Math.max(d, qd), m.ffn);
+            scratch = new float[m.pool.threads()][Matmul.scratchSize(maxK)];
+            scores = new float[m.pool.threads()][0];
+        }
+
+        void ensureScores(int n) {
+            if (scores[0].length >= n) return;
+            for (int i = 0; i < scores.length; i++) scores[i] = new float[Math.max(n, 2 * scores[i].length)];
+        }
+    }
+
+    @Override public void close() { pool.close(); }
+
+    @Override public String toString() { return "LlamaModel(" + where + ")"; }
+}

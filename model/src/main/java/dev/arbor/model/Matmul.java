@@ -1,0 +1,217 @@
+package dev.arbor.model;
+
+import dev.arbor.format.DType;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * y = x·Wᵀ for activations x [T, K] (F32) and a weight W [N, K] in its stored dtype.
+ *
+ * <p>The caller hands each thread chunks of CHUNK rows of W. A thread widens its chunk into an F32 scratch
+ * buffer (BF16 by a 16-bit shift, F16 by exponent re-biasing, all in-register), then runs
+ * register-blocked dot-product micro-kernels over them: 4 rows of x × 3 rows of W (12
+ * accumulators, which with 3 weight vectors and 1 input vector fill AVX2's 16 registers), with
+ * 1×3, 4×1 and 1×1 kernels for the edges. Widening a chunk once and reusing it for every row
+ * of x keeps prompt processing compute-bound; at T = 1 (decode) the same loop streams W once.
+ *
+ * <p>Every output element is computed in the same order whichever kernel produces it (one
+ * 8-lane FMA accumulator over k, a fixed pairwise lane sum, then a scalar FMA tail), so a row's
+ * result does not depend on how many other rows are in the batch: batched decode equals
+ * decoding each sequence alone, bit for bit.
+ */
+final class Matmul {
+    private Matmul() {}
+
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Short> S = ShortVector.SPECIES_128;
+    static final int LANES = F.length();
+    /** W rows widened per pass: 24 rows of K ≤ 2560 floats stay in L2 while all of x streams past. */
+    static final int CHUNK = 24;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+    private static final VectorShuffle<Float> SWAP4 = VectorShuffle.fromValues(F, 4, 5, 6, 7, 0, 1, 2, 3);
+    private static final VectorShuffle<Float> SWAP2 = VectorShuffle.fromValues(F, 2, 3, 0, 1, 6, 7, 4, 5);
+    private static final VectorShuffle<Float> SWAP1 = VectorShuffle.fromValues(F, 1, 0, 3, 2, 5, 4, 7, 6);
+
+    /** Scratch floats one thread needs for weights with K columns. */
+    static int scratchSize(int k) { return CHUNK * k; }
+
+    /**
+     * y[t·ldy + yOff + n] = Σ_k x[t·K + k]·W[n, k] for t in [0, T), n in [n0, n1).
+     */
+    static void multiply(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff, float[] scratch) {
+        int k = w.cols();
+        for (int c0 = n0; c0 < n1; c0 += CHUNK) {
+            int c1 = Math.min(c0 + CHUNK, n1);
+            widen(w, c0, c1 - c0, scratch);
+            int r = 0;
+            for (; r + 4 <= t; r += 4) {
+                int p = c0;
+                for (; p + 3 <= c1; p += 3) dot4x3(x, r * k, k, scratch, (p - c0) * k, y, r * ldy + yOff + p, ldy);
+                for (; p < c1; p++) dot4x1(x, r * k, k, scratch, (p - c0) * k, y, r * ldy + yOff + p, ldy);
+            }
+            for (; r < t; r++) {
+                int p = c0;
+                for (; p + 3 <= c1; p += 3) dot1x3(x, r * k, k, scratch, (p - c0) * k, y, r * ldy + yOff + p);
+                for (; p < c1; p++) y[r * ldy + yOff + p] = dot1x1(x, r * k, k, scratch, (p - c0) * k);
+            }
+        }
+    }
+
+    /** Rows [row0, row0+rows) of w widened to F32 into dst (row-major, K per row). */
+    static void widen(Weight w, int row0, int rows, float[] dst) {
+        long n = (long) rows * w.cols();
+        long from = (long) row0 * w.cols();
+        MemorySegment seg = w.data();
+        switch (w.dtype()) {
+            case BF16 -> widenBf16(seg, from, dst, (int) n);
+            case F16 -> widenF16(seg, from, dst, (int) n);
+            case F32 -> MemorySegment.copy(seg, F32, from * 4, dst, 0, (int) n);
+            default -> throw new IllegalStateException("unsupported weight dtype " + w.dtype());
+        }
+    }
+
+    static void widenBf16(MemorySegment seg, long from, float[] dst, int n) {
+        int i = 0;
+        int bound = n - LANES + 1;
+        long base = from * 2;
+        for (; i < bound; i += LANES) {
+            ShortVector s = ShortVector.fromMemorySegment(S, seg, base + 2L * i, LE);
+            IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < n; i++) dst[i] = Float.intBitsToFloat((seg.getAtIndex(I16, from + i) & 0xFFFF) << 16);
+    }
+
+    /**
+     * IEEE half to float: the magnitude bits moved up 13 places are the float with an exponent
+     * 112 too small, so multiplying by 2^112 rebias it exactly (subnormals included); the all-ones
+     * exponent (Inf/NaN) is patched separately.
+     */
+    static void widenF16(MemorySegment seg, long from, float[] dst, int n) {
+        int i = 0;
+        int bound = n - LANES + 1;
+        long base = from * 2;
+        for (; i < bound; i += LANES) {
+            ShortVector s = ShortVector.fromMemorySegment(S, seg, base + 2L * i, LE);
+            IntVector h = (IntVector) s.convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            IntVector mag = h.and(0x7FFF);
+            IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+            IntVector shifted = mag.lanewise(VectorOperators.LSHL, 13);
+            IntVector finite = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+            VectorMask<Integer> special = mag.compare(VectorOperators.GE, 0x7C00);
+            IntVector bits = finite.blend(shifted.or(0x7F800000), special).or(sign);
+            bits.reinterpretAsFloats().intoArray(dst, i);
+        }
+        for (; i < n; i++) dst[i] = Float.float16ToFloat(seg.getAtIndex(I16, from + i));
+    }
+
+    /** Sum of the 8 lanes in a fixed pairwise order (reduceLanes may reassociate differently when compiled). */
+    static float sum(FloatVector v) {
+        v = v.add(v.rearrange(SWAP4));
+        v = v.add(v.rearrange(SWAP2));
+        v = v.add(v.rearrange(SWAP1));
+        return v.lane(0);
+    }
+
+    static float dot1x1(float[] x, int xo, int k, float[] w, int wo) {
+        FloatVector a = FloatVector.zero(F);
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            a = FloatVector.fromArray(F, x, xo + i).fma(FloatVector.fromArray(F, w, wo + i), a);
+        }
+        float s = sum(a);
+        for (; i < k; i++) s = Math.fma(x[xo + i], w[wo + i], s);
+        return s;
+    }
+
+    static void dot1x3(float[] x, int xo, int k, float[] w, int wo, float[] y, int yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0;
+        int w1 = wo + k, w2 = wo + 2 * k;
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            a0 = xv.fma(FloatVector.fromArray(F, w, wo + i), a0);
+            a1 = xv.fma(FloatVector.fromArray(F, w, w1 + i), a1);
+            a2 = xv.fma(FloatVector.fromArray(F, w, w2 + i), a2);
+        }
+        float s0 = sum(a0), s1 = sum(a1), s2 = sum(a2);
+        for (; i < k; i++) {
+            float xi = x[xo + i];
+            s0 = Math.fma(xi, w[wo + i], s0);
+            s1 = Math.fma(xi, w[w1 + i], s1);
+            s2 = Math.fma(xi, w[w2 + i], s2);
+        }
+        y[yo] = s0;
+        y[yo + 1] = s1;
+        y[yo + 2] = s2;
+    }
+
+    static void dot4x1(float[] x, int xo, int k, float[] w, int wo, float[] y, int yo, int ldy) {
+        for (int r = 0; r < 4; r++) y[yo + r * ldy] = dot1x1(x, xo + r * k, k, w, wo);
+    }
+
+    static void dot4x3(float[] x, int xo, int k, float[] w, int wo, float[] y, int yo, int ldy) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
+                a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+        int x1 = xo + k, x2 = xo + 2 * k, x3 = xo + 3 * k;
+        int w1 = wo + k, w2 = wo + 2 * k;
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            FloatVector v0 = FloatVector.fromArray(F, w, wo + i);
+            FloatVector v1 = FloatVector.fromArray(F, w, w1 + i);
+            FloatVector v2 = FloatVector.fromArray(F, w, w2 + i);
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            a00 = xv.fma(v0, a00); a01 = xv.fma(v1, a01); a02 = xv.fma(v2, a02);
+            xv = FloatVector.fromArray(F, x, x1 + i);
+            a10 = xv.fma(v0, a10); a11 = xv.fma(v1, a11); a12 = xv.fma(v2, a12);
+            xv = FloatVector.fromArray(F, x, x2 + i);
+            a20 = xv.fma(v0, a20); a21 = xv.fma(v1, a21); a22 = xv.fma(v2, a22);
+            xv = FloatVector.fromArray(F, x, x3 + i);
+            a30 = xv.fma(v0, a30); a31 = xv.fma(v1, a31); a32 = xv.fma(v2, a32);
+        }
+        if (i == k) {
+            y[yo] = sum(a00); y[yo + 1] = sum(a01); y[yo + 2] = sum(a02);
+            yo += ldy;
+            y[yo] = sum(a10); y[yo + 1] = sum(a11); y[yo + 2] = sum(a12);
+            yo += ldy;
+            y[yo] = sum(a20); y[yo + 1] = sum(a21); y[yo + 2] = sum(a22);
+            yo += ldy;
+            y[yo] = sum(a30); y[yo + 1] = sum(a31); y[yo + 2] = sum(a32);
+            return;
+        }
+        tail3(x, xo, i, k, w, wo, sum(a00), sum(a01), sum(a02), y, yo);
+        tail3(x, x1, i, k, w, wo, sum(a10), sum(a11), sum(a12), y, yo + ldy);
+        tail3(x, x2, i, k, w, wo, sum(a20), sum(a21), sum(a22), y, yo + 2 * ldy);
+        tail3(x, x3, i, k, w, wo, sum(a30), sum(a31), sum(a32), y, yo + 3 * ldy);
+    }
+
+    private static void tail3(float[] x, int xo, int i, int k, float[] w, int wo, float s0, float s1, float s2, float[] y, int yo) {
+        int w1 = wo + k, w2 = wo + 2 * k;
+        for (; i < k; i++) {
+            float xi = x[xo + i];
+            s0 = Math.fma(xi, w[wo + i], s0);
+            s1 = Math.fma(xi, w[w1 + i], s1);
+            s2 = Math.fma(xi, w[w2 + i], s2);
+        }
+        y[yo] = s0;
+        y[yo + 1] = s1;
+        y[yo + 2] = s2;
+    }
+
+    /** The dtypes the kernels read. */
+    static boolean supports(DType d) { return d == DType.BF16 || d == DType.F16 || d == DType.F32; }
+}

@@ -1,0 +1,167 @@
+package dev.arbor.model;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The element-wise and normalisation steps of the (masked) forward, GROWTH.md §2, each an
+ * explicit function of its inputs that returns or keeps what a backward pass needs (the inverse
+ * RMS per row, the gate and up activations), so that training can add the matching backward
+ * ops without recomputing or duplicating the forward.
+ */
+final class Ops {
+    private Ops() {}
+
+    private static final VectorSpecies<Float> F = Matmul.F;
+    private static final int LANES = F.length();
+
+    /**
+     * Masked RMSNorm, row by row: out_i = γ_i · (x_i · r), r = 1/sqrt(Σ_j m_j·x_j² / Σ_j m_j + ε).
+     * With no mask (m = null) the statistic is the plain mean of squares, HF's RMSNorm. The
+     * inverse RMS r of each row goes to invRms (saved for the backward).
+     */
+    static void rmsNorm(float[] x, float[] out, int rows, int d, float[] gamma, float[] mask, double maskSum,
+                        double eps, float[] invRms) {
+        double count = mask == null ? d : maskSum;
+        for (int r = 0; r < rows; r++) {
+            int o = r * d;
+            FloatVector acc = FloatVector.zero(F);
+            int i = 0;
+            int bound = F.loopBound(d);
+            if (mask == null) {
+                for (; i < bound; i += LANES) {
+                    FloatVector v = FloatVector.fromArray(F, x, o + i);
+                    acc = v.fma(v, acc);
+                }
+            } else {
+                for (; i < bound; i += LANES) {
+                    FloatVector v = FloatVector.fromArray(F, x, o + i);
+                    acc = v.mul(v).fma(FloatVector.fromArray(F, mask, i), acc);
+                }
+            }
+            double ss = Matmul.sum(acc);
+            for (; i < d; i++) ss += (double) x[o + i] * x[o + i] * (mask == null ? 1f : mask[i]);
+            float inv = (float) (1.0 / Math.sqrt(ss / count + eps));
+            invRms[r] = inv;
+            for (i = 0; i < bound; i += LANES) {
+                FloatVector v = FloatVector.fromArray(F, x, o + i).mul(inv);
+                FloatVector.fromArray(F, gamma, i).mul(v).intoArray(out, o + i);
+            }
+            for (; i < d; i++) out[o + i] = gamma[i] * (x[o + i] * inv);
+        }
+    }
+
+    /** SwiGLU with the optional neuron mask: z = silu(g) ⊙ u ⊙ m_f, silu(g) = g / (1 + e^−g). */
+    static void swiglu(float[] gate, float[] up, float[] z, int rows, int f, float[] mask) {
+        for (int r = 0; r < rows; r++) {
+            int o = r * f;
+            int i = 0;
+            int bound = F.loopBound(f);
+            for (; i < bound; i += LANES) {
+                FloatVector g = FloatVector.fromArray(F, gate, o + i);
+                FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+                FloatVector v = silu.mul(FloatVector.fromArray(F, up, o + i));
+                if (mask != null) v = v.mul(FloatVector.fromArray(F, mask, i));
+                v.intoArray(z, o + i);
+            }
+            for (; i < f; i++) {
+                float g = gate[o + i];
+                float v = g / (1f + (float) Math.exp(-g)) * up[o + i];
+                z[o + i] = mask == null ? v : v * mask[i];
+            }
+        }
+    }
+
+    /**
+     * The residual write h += c_l · (y ⊙ m_h). With no mask and no gate this is h += y.
+     */
+    static void residualAdd(float[] h, float[] y, int rows, int d, float[] mask, float gate) {
+        int n = rows * d;
+        if (mask == null) {
+            int i = 0;
+            int bound = F.loopBound(n);
+            if (gate == 1f) {
+                for (; i < bound; i += LANES) {
+                    FloatVector.fromArray(F, h, i).add(FloatVector.fromArray(F, y, i)).intoArray(h, i);
+                }
+                for (; i < n; i++) h[i] += y[i];
+            } else {
+                for (; i < n; i++) h[i] += gate * y[i];
+            }
+            return;
+        }
+        for (int r = 0; r < rows; r++) {
+            int o = r * d;
+            for (int i = 0; i < d; i++) h[o + i] += gate * (y[o + i] * mask[i]);
+        }
+    }
+
+    /** Per-query-head attention-output mask: u = concat_j(m_q[j]·o_j). */
+    static void scaleHeads(float[] u, int rows, int heads, int hd, float[] mask) {
+        for (int r = 0; r < rows; r++) {
+            for (int j = 0; j < heads; j++) {
+                float m = mask[j];
+                int o = (r * heads + j) * hd;
+                for (int i = 0; i < hd; i++) u[o + i] *= m;
+            }
+        }
+    }
+
+    /** q·k over hd floats. */
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        int bound = F.loopBound(n);
+        for (; i < bound; i += LANES) {
+            acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
+        }
+        float s = Matmul.sum(acc);
+        for (; i < n; i++) s = Math.fma(a[ao + i], b[bo + i], s);
+        return s;
+    }
+
+    /**
+     * Causal softmax attention of one query head at absolute position pos against the cached
+     * keys/values of its kv head g (positions 0..pos): out = Σ_s softmax_s(q·k_s/√hd)·v_s.
+     * keys/values are laid out [position][kvHeads][hd]; scores is scratch of at least pos+1.
+     */
+    static void attendOne(float[] q, int qo, float[] keys, float[] values, int kvStride, int g, int hd, int pos,
+                          float scale, float[] scores, float[] out, int oo) {
+        int n = pos + 1;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int s = 0; s < n; s++) {
+            float sc = dot(q, qo, keys, s * kvStride + g * hd, hd) * scale;
+            scores[s] = sc;
+            if (sc > max) max = sc;
+        }
+        int i = 0;
+        int bound = F.loopBound(n);
+        FloatVector acc = FloatVector.zero(F);
+        for (; i < bound; i += LANES) {
+            FloatVector e = FloatVector.fromArray(F, scores, i).sub(max).lanewise(VectorOperators.EXP);
+            e.intoArray(scores, i);
+            acc = acc.add(e);
+        }
+        double total = Matmul.sum(acc);
+        for (; i < n; i++) {
+            float e = (float) Math.exp(scores[i] - max);
+            scores[i] = e;
+            total += e;
+        }
+        float inv = (float) (1.0 / total);
+        java.util.Arrays.fill(out, oo, oo + hd, 0f);
+        int hb = F.loopBound(hd);
+        for (int s = 0; s < n; s++) {
+            float p = scores[s];
+            int vo = s * kvStride + g * hd;
+            int d = 0;
+            for (; d < hb; d += LANES) {
+                FloatVector.fromArray(F, values, vo + d).fma(FloatVector.broadcast(F, p), FloatVector.fromArray(F, out, oo + d))
+                        .intoArray(out, oo + d);
+            }
+            for (; d < hd; d++) out[oo + d] = Math.fma(values[vo + d], p, out[oo + d]);
+        }
+        for (int d = 0; d < hd; d++) out[oo + d] *= inv;
+    }
+}

@@ -1,0 +1,65 @@
+package dev.arbor.model;
+
+import dev.arbor.format.DType;
+import dev.arbor.format.HalfFloats;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The kernel against a float64 product, over edge sizes (tails of every blocking) and dtypes. */
+class MatmulTest {
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    @ParameterizedTest
+    @CsvSource({"BF16,1,5,8", "BF16,4,24,16", "BF16,7,50,37", "F16,1,3,9", "F16,9,26,64", "F32,1,1,1", "F32,5,49,100", "F32,13,24,7"})
+    void matchesADoubleProduct(DType dtype, int t, int n, int k) {
+        SplittableRandom r = new SplittableRandom(n * 31L + k);
+        float[] w = new float[n * k];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate((long) n * k * dtype.size() + 1).asSlice(1);   // unaligned on purpose
+            for (int i = 0; i < w.length; i++) {
+                float v = (float) r.nextGaussian();
+                switch (dtype) {
+                    case BF16 -> { seg.setAtIndex(I16, i, HalfFloats.floatToBf16(v)); w[i] = HalfFloats.bf16ToFloat(HalfFloats.floatToBf16(v)); }
+                    case F16 -> { seg.setAtIndex(I16, i, HalfFloats.floatToF16(v)); w[i] = HalfFloats.f16ToFloat(HalfFloats.floatToF16(v)); }
+                    default -> { seg.setAtIndex(F32, i, v); w[i] = v; }
+                }
+            }
+            float[] x = new float[t * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] y = new float[t * n];
+            Matmul.multiply(x, t, new Weight("w", dtype, n, k, seg), 0, n, y, n, 0, new float[Matmul.scratchSize(k)]);
+            for (int a = 0; a < t; a++) {
+                for (int b = 0; b < n; b++) {
+                    double want = 0, scale = 0;
+                    for (int c = 0; c < k; c++) {
+                        want += (double) x[a * k + c] * w[b * k + c];
+                        scale += Math.abs((double) x[a * k + c] * w[b * k + c]);
+                    }
+                    assertThat((double) y[a * n + b]).as("y[%d,%d]", a, b).isCloseTo(want, org.assertj.core.data.Offset.offset(1e-6 * scale + 1e-30));
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"0x0001", "0x03FF", "0x0400", "0x3C00", "0x7BFF", "0x7C00", "0xFC00", "0x8001", "0x7E00", "0xBC00"})
+    void f16WideningIsExactIncludingSubnormalsInfinitiesAndNaN(String hex) {
+        short h = (short) Integer.parseInt(hex.substring(2), 16);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(2L * 16);
+            for (int i = 0; i < 16; i++) seg.setAtIndex(I16, i, h);
+            float[] out = new float[16];
+            Matmul.widenF16(seg, 0, out, 16);
+            for (float f : out) assertThat(Float.floatToIntBits(f)).isEqualTo(Float.floatToIntBits(Float.float16ToFloat(h)));
+        }
+    }
+}
