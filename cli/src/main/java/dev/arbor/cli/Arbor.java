@@ -19,10 +19,20 @@ import java.nio.file.NoSuchFileException;
                 InitModelCommand.class,
                 InspectCommand.class,
                 ConvertCommand.class,
+                StoreCommand.class,
+                ImportCommand.class,
+                ExportCommand.class,
+                ListCommand.class,
+                LogCommand.class,
+                ShowCommand.class,
+                TagCommand.class,
+                RollbackCommand.class,
+                DiffCommand.class,
                 TokenizeCommand.class,
                 LogitsCommand.class,
                 GenerateCommand.class,
                 BenchCommand.class,
+                ServeCommand.class,
                 // subcommands: one line each, keep this list sorted by module
         })
 public final class Arbor implements Runnable {

@@ -1,0 +1,98 @@
+package dev.arbor.serve;
+
+import dev.arbor.format.ArborException;
+import dev.arbor.format.ModelSource;
+import dev.arbor.model.LlamaModel;
+import dev.arbor.model.Sequence;
+import dev.arbor.model.tokenizer.Tokenizer;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One loaded version: its tensors (memory-mapped), engine and tokenizer. Requests hold a
+ * reference while they run; once the deployment is retired (a newer one took over) the last
+ * request to finish closes it, which unmaps its memory.
+ */
+final class Deployment {
+    final String label;          // "tiny@3" or a directory name: system_fingerprint and X-Arbor-Version
+    final String modelName;      // what the API calls the model
+    final String ref;            // what was deployed ("tiny:prod", "tiny@3", a path)
+    final ModelSource source;
+    final LlamaModel model;
+    final Tokenizer tokenizer;
+    final List<Integer> eosIds;
+    final long loadedAt = System.currentTimeMillis() / 1000;
+    private int refs;
+    private boolean retired;
+    private boolean closed;
+
+    private Deployment(String label, String modelName, String ref, ModelSource source, LlamaModel model, Tokenizer tokenizer) {
+        this.label = label;
+        this.modelName = modelName;
+        this.ref = ref;
+        this.source = source;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        List<Integer> eos = new ArrayList<>(model.eosIds());
+        for (int id : tokenizer.eosIds()) if (!eos.contains(id)) eos.add(id);
+        this.eosIds = List.copyOf(eos);
+    }
+
+    /** Loads a version completely: tensors checked and mapped, tokenizer loaded, one warm-up step run. */
+    static Deployment load(Catalog.Opened o, int threads) {
+        ModelSource src = o.source();
+        LlamaModel m = null;
+        Tokenizer tok = null;
+        try {
+            m = threads > 0 ? LlamaModel.load(src, threads) : LlamaModel.load(src);
+            Path tj = src.sideFile("tokenizer.json").orElseThrow(() ->
+                    new ArborException(src.describe() + " has no tokenizer.json; the server needs one to read and write text."));
+            tok = Tokenizer.load(tj.getParent());
+            if (tok.vocabSize() > m.vocabSize()) {
+                throw new ArborException(src.describe() + ": its tokenizer has " + tok.vocabSize() + " tokens, more than the model's vocabulary (" + m.vocabSize() + ").");
+            }
+            // warm-up: one forward touches every weight page and allocates the workspace
+            Sequence s = m.newSequence();
+            Integer bos = tok.bosId();
+            m.step(s, bos != null ? bos : 0);
+            return new Deployment(o.label(), o.modelName(), o.ref(), src, m, tok);
+        } catch (RuntimeException | Error e) {
+            if (tok != null) tok.close();
+            if (m != null) m.close();
+            src.close();
+            throw e;
+        }
+    }
+
+    /** Takes a reference; false once the deployment is closed. */
+    synchronized boolean acquire() {
+        if (closed) return false;
+        refs++;
+        return true;
+    }
+
+    synchronized void release() {
+        refs--;
+        if (retired && refs == 0) close();
+    }
+
+    /** No new requests will come; closes now or when the last running one ends. */
+    synchronized void retire() {
+        retired = true;
+        if (refs == 0) close();
+    }
+
+    synchronized boolean isClosed() { return closed; }
+
+    synchronized int references() { return refs; }
+
+    private void close() {
+        if (closed) return;
+        closed = true;
+        tokenizer.close();
+        model.close();
+        source.close();
+    }
+}
