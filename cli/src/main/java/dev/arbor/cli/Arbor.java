@@ -32,6 +32,9 @@ import java.nio.file.NoSuchFileException;
                 LogitsCommand.class,
                 GenerateCommand.class,
                 BenchCommand.class,
+                GrowCommand.class,
+                CheckGrowthCommand.class,
+                FoldCommand.class,
                 ServeCommand.class,
                 // subcommands: one line each, keep this list sorted by module
         })

@@ -16,6 +16,7 @@ import java.util.concurrent.Callable;
 @Command(name = "bench", description = "Measure prompt-processing and decode speed (tokens/s, median of repeated runs).")
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "checkpoint directory or store reference") String model;
+    @picocli.CommandLine.Mixin StoreOption store;
     @Option(names = "--threads", description = "compute threads (default: all cores)") Integer threads;
     @Option(names = "--prompt-tokens", defaultValue = "512", description = "prompt length (default ${DEFAULT-VALUE})") int promptTokens;
     @Option(names = "--gen-tokens", defaultValue = "128", description = "tokens decoded after the prompt (default ${DEFAULT-VALUE})") int genTokens;
@@ -24,7 +25,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         PrintWriter out = new PrintWriter(System.out, true);
-        try (ModelSource src = ModelRefs.open(model);
+        try (ModelSource src = ModelRefs.open(model, store.location());
              LlamaModel m = threads == null ? LlamaModel.load(src) : LlamaModel.load(src, threads)) {
             int n = Math.min(promptTokens, m.maxPositions() - genTokens);
             if (n < 1) throw new dev.arbor.format.ArborException("--prompt-tokens plus --gen-tokens exceed max_position_embeddings.");

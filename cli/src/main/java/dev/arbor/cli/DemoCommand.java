@@ -14,7 +14,7 @@ import java.util.concurrent.Callable;
  * make a small random LLaMA checkpoint, inspect it, convert it. Later stages (grow, train,
  * serve) join as they land.
  */
-@Command(name = "demo", description = "Run Arbor's main job on a small built-in model (init-model, inspect, convert).")
+@Command(name = "demo", description = "Run Arbor's main job on a small built-in model: init-model, inspect, convert, import, grow twice, log, generate.")
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--dir", defaultValue = "work/demo", description = "working directory (default ${DEFAULT-VALUE}; replaced on each run)")
     Path dir;
@@ -34,6 +34,16 @@ final class DemoCommand implements Callable<Integer> {
         step("2. What is in it", "inspect", base, "--no-tensors");
         step("3. Converted to f32 and resharded into 4 MB shards", "convert", base, f32, "--dtype", "f32", "--shard-size", "4MB");
         step("4. The converted checkpoint", "inspect", f32, "--no-tensors");
+        String store = dir.resolve("store").toString();
+        step("5. Into a versioned store", "import", base, "--name", "demo", "--tag", "base", "--store", store);
+        step("6. Grown 2x in width (hidden, heads, ffn) with MSG: same function, checked",
+                "grow", "demo:base", "--hidden", "512", "--heads", "16", "--kv-heads", "4", "--ffn", "1376",
+                "--name", "demo", "--tag", "wide", "--store", store);
+        step("7. Then +50% depth: copies of the layers closest to identity", "grow", "demo:wide", "--layers", "6",
+                "--name", "demo", "--tag", "deep", "--store", store);
+        step("8. Lineage", "log", "demo:deep", "--store", store);
+        step("9. A few greedy tokens from the grown model (random weights: the ids are what matter)",
+                "generate", "demo:deep", "--tokens", "1,2,3,4", "--max-tokens", "8", "--json", "--store", store);
         System.out.println("\nDone. Outputs are in " + dir + ".");
         return 0;
     }

@@ -22,6 +22,7 @@ import java.util.concurrent.Callable;
 @Command(name = "generate", description = "Generate text from a prompt, streaming it to stdout.")
 final class GenerateCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "checkpoint directory or store reference") String model;
+    @picocli.CommandLine.Mixin StoreOption store;
     @ArgGroup(multiplicity = "1") Input input;
     @Option(names = "--chat", description = "wrap the prompt as a user message in the model's chat template") boolean chat;
     @Option(names = "--system", description = "system message for --chat") String system;
@@ -45,7 +46,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         PrintWriter out = new PrintWriter(System.out, true);
-        try (ModelSource src = ModelRefs.open(model);
+        try (ModelSource src = ModelRefs.open(model, store.location());
              LlamaModel m = threads == null ? LlamaModel.load(src) : LlamaModel.load(src, threads)) {
             Tokenizer tok = null;
             if (input.prompt != null || chat || src.sideFile("tokenizer.json").isPresent()) tok = EngineArgs.tokenizer(src);

@@ -21,6 +21,7 @@ import java.util.concurrent.Callable;
 @Command(name = "logits", description = "Run the forward pass over a prompt and write the logits [T, vocab] (F32) to a safetensors file.")
 final class LogitsCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "checkpoint directory or store reference") String model;
+    @picocli.CommandLine.Mixin StoreOption store;
     @ArgGroup(multiplicity = "1") Input input;
     @Option(names = "--out", required = true, paramLabel = "F.safetensors", description = "output file") Path out;
     @Option(names = "--threads", description = "compute threads (default: all cores)") Integer threads;
@@ -32,7 +33,7 @@ final class LogitsCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws Exception {
-        try (ModelSource src = ModelRefs.open(model);
+        try (ModelSource src = ModelRefs.open(model, store.location());
              LlamaModel m = threads == null ? LlamaModel.load(src) : LlamaModel.load(src, threads)) {
             int[] ids;
             if (input.tokens != null) {

@@ -137,7 +137,12 @@ public final class LlamaModel implements AutoCloseable {
         for (float x : m) {
             if (!(x >= 0f && x <= 1f)) throw new ArborException(where + ": growth mask '" + name + "' holds " + x + ", outside [0, 1].");
         }
-        return m;
+        // A mask of ones is the plain model exactly (GROWTH.md §6); dropping it also keeps the
+        // plain kernels' summation order, so a model at the end of its ramp computes bit for bit
+        // what its folded export computes.
+        boolean allOnes = true;
+        for (float x : m) allOnes &= x == 1f;
+        return allOnes ? null : m;
     }
 
     private static double sum(float[] a) {
@@ -174,7 +179,7 @@ public final class LlamaModel implements AutoCloseable {
 
     public int threads() { return pool.threads(); }
 
-    /** Whether the checkpoint carries any MSG growth mask. */
+    /** Whether the checkpoint carries an MSG growth mask that is not all ones (masks of ones are dropped). */
     public boolean hasGrowthMasks() {
         if (hiddenMask != null) return true;
         for (Layer l : layers) if (l.headMask != null || l.ffnMask != null || l.layerGate != 1f) return true;

@@ -36,9 +36,11 @@ class MaskedForwardTest {
         try (Checkpoint ck = Goldens.open(NAME); LlamaModel plain = LlamaModel.load(ck, 2);
              LlamaModel masked = LlamaModel.load(allMasks(ck, 1, 1, 1, 1), 2)) {
             assertThat(plain.hasGrowthMasks()).isFalse();
-            assertThat(masked.hasGrowthMasks()).isTrue();
+            // masks of ones are the plain model (GROWTH.md §6), so the engine drops them and runs
+            // the plain kernels: the end of a ramp computes bit for bit what its folded export does
+            assertThat(masked.hasGrowthMasks()).isFalse();
             float[] a = plain.logits(tokens), b = masked.logits(tokens);
-            assertThat(Goldens.maxRel(b, a)).isLessThanOrEqualTo(1e-6);
+            assertThat(b).containsExactly(a);
         }
     }
 
