@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
         + "computes its parent's function; checked before it is written.")
 final class GrowCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "MODEL", description = "checkpoint directory or model reference") String model;
-    @Option(names = "--plan", description = "growth plan (JSON)") Path plan;
+    @Option(names = "--plan", description = "growth plan (JSON, or YAML when it ends in .yaml/.yml)") Path plan;
     @Option(names = "--hidden", description = "target hidden_size") Integer hidden;
     @Option(names = "--heads", description = "target num_attention_heads") Integer heads;
     @Option(names = "--kv-heads", description = "target num_key_value_heads") Integer kvHeads;

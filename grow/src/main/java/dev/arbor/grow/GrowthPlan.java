@@ -134,14 +134,26 @@ public record GrowthPlan(Integer hiddenSize, Integer numHeads, Integer numKvHead
             "intermediate_size", "num_hidden_layers", "head_dim", "select", "sources", "prefer", "init_std", "seed",
             "ramp_steps", "calibration");
 
-    /** Reads a plan file (JSON; see {@link #toJson} for the fields). */
+    /** Reads a plan file: JSON, or YAML when it ends in .yaml/.yml (same fields; see {@link #toJson}). */
     public static GrowthPlan read(Path file) {
+        String text;
         try {
-            return fromJson(file.toString(), Files.readString(file));
+            text = Files.readString(file);
         } catch (IOException e) {
             throw new ArborException("The plan " + file + " cannot be read: " + e.getMessage() + ".");
         }
+        String fn = file.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
+        if (fn.endsWith(".yaml") || fn.endsWith(".yml")) {
+            try {
+                return fromNode(file.toString(), YAML.readTree(text));
+            } catch (IOException e) {
+                throw new ArborException("The plan " + file + " is not valid YAML.");
+            }
+        }
+        return fromJson(file.toString(), text);
     }
+
+    static final ObjectMapper YAML = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper();
 
     public static GrowthPlan fromJson(String where, String text) {
         JsonNode n;
@@ -150,7 +162,11 @@ public record GrowthPlan(Integer hiddenSize, Integer numHeads, Integer numKvHead
         } catch (IOException e) {
             throw new ArborException("The plan " + where + " is not valid JSON.");
         }
-        if (n == null || !n.isObject()) throw new ArborException("The plan " + where + " is not a JSON object.");
+        return fromNode(where, n);
+    }
+
+    private static GrowthPlan fromNode(String where, JsonNode n) {
+        if (n == null || !n.isObject()) throw new ArborException("The plan " + where + " is not an object of fields.");
         var it = n.fieldNames();
         while (it.hasNext()) {
             String k = it.next();

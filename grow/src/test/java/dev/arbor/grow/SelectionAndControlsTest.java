@@ -216,4 +216,34 @@ class SelectionAndControlsTest {
         assertThatThrownBy(() -> GrowthPlan.Selection.parse("explicit")).hasMessageContaining("needs source layers");
         assertThatThrownBy(() -> GrowthPlan.Selection.parse("euclid")).hasMessageContaining("Unknown layer selection");
     }
+
+    @Test
+    void yamlPlansReadLikeJson(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path y = dir.resolve("plan.yaml");
+        java.nio.file.Files.writeString(y, """
+                # Tele-FLM-style: every dimension in one event
+                hidden_size: 24
+                num_attention_heads: 6
+                num_key_value_heads: 3
+                intermediate_size: 40
+                num_hidden_layers: 5
+                select: relative
+                prefer: largest
+                init_std: 0.01
+                seed: 9
+                ramp_steps: 400
+                calibration: {sequences: 2, tokens: 64}
+                """);
+        GrowthPlan fromYaml = GrowthPlan.read(y);
+        java.nio.file.Path j = dir.resolve("plan.json");
+        java.nio.file.Files.writeString(j, fromYaml.toJson().toString());
+        assertThat(GrowthPlan.read(j)).isEqualTo(fromYaml);
+        assertThat(fromYaml.hiddenSize()).isEqualTo(24);
+        assertThat(fromYaml.rampSteps()).isEqualTo(400);
+        java.nio.file.Path bad = dir.resolve("bad.yml");
+        java.nio.file.Files.writeString(bad, "hidden_size: [1, 2\n");
+        assertThatThrownBy(() -> GrowthPlan.read(bad)).hasMessage("The plan " + bad + " is not valid YAML.");
+        java.nio.file.Files.writeString(bad, "hiden_size: 3\n");
+        assertThatThrownBy(() -> GrowthPlan.read(bad)).hasMessageContaining("unknown field 'hiden_size'");
+    }
 }
