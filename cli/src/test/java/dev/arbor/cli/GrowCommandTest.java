@@ -35,6 +35,18 @@ class GrowCommandTest {
         // the depth-grown version shares every copied tensor's blob with its parent
         var list = Output.JSON.readTree(CliHarness.run("list", "--store", store, "--json").out());
         assertThat(list.toString()).contains("tiny");
+        // diff --probe: the grown child behaves like its parent; an unrelated model does not
+        var same = Output.JSON.readTree(CliHarness.run("diff", "tiny@1", "tiny@2", "--probe", "--json", "--store", store).out());
+        assertThat(same.get("probe").get("top1_agreement").doubleValue()).isEqualTo(1.0);
+        assertThat(same.get("probe").get("mean_kl").doubleValue()).isLessThan(1e-9);
+        Path other = dir.resolve("other");
+        assertThat(CliHarness.run("init-model", "--hidden", "64", "--layers", "2", "--heads", "4", "--ffn", "160",
+                "--vocab", "300", "--seed", "2", "--dtype", "f32", "--std", "0.2", other.toString()).exitCode()).isZero();
+        assertThat(CliHarness.run("import", other.toString(), "--name", "other", "--store", store).exitCode()).isZero();
+        var diff = Output.JSON.readTree(CliHarness.run("diff", "tiny@1", "other@1", "--probe", "--json", "--store", store).out());
+        assertThat(diff.get("probe").get("top1_agreement").doubleValue()).isLessThan(0.5);
+        assertThat(diff.get("probe").get("mean_kl").doubleValue()).isGreaterThan(0.1);
+
         var bad = CliHarness.run("grow", "tiny", "--hidden", "32", "--name", "tiny", "--store", store);
         assertThat(bad.exitCode()).isEqualTo(1);
         assertThat(bad.err()).startsWith("error: ");
