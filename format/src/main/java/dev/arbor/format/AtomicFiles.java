@@ -79,7 +79,7 @@ public final class AtomicFiles {
         }
     }
 
-    public static void writeFully(FileChannel out, ByteBuffer buf) throws IOException {
+    public static void writeFully(java.nio.channels.WritableByteChannel out, ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) out.write(buf);
     }
 

@@ -19,6 +19,16 @@ public record TensorEntry(String name, DType dtype, long[] shape, Content conten
 
     @Override public long[] shape() { return shape.clone(); }
 
+    /**
+     * Streams just this tensor's bytes (no safetensors header) into a channel, converted and
+     * counted as in a file write: for content-addressed stores that keep one tensor per blob.
+     */
+    public void writeContent(java.nio.channels.WritableByteChannel out) throws IOException {
+        TensorSink sink = new TensorSink(out, name, dtype, byteSize());
+        content.writeTo(sink);
+        sink.finish();
+    }
+
     public long byteSize() { return Math.multiplyExact(TensorInfo.numel(shape), (long) dtype.size()); }
 
     /** An entry holding float values, rounded to dtype when written. */

@@ -3,7 +3,7 @@ package dev.arbor.format;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 
 /**
  * Receives one tensor's bytes while a file is written. It converts floats to the tensor's
@@ -11,7 +11,7 @@ import java.nio.channels.FileChannel;
  */
 public final class TensorSink {
     private static final int CHUNK = 1 << 20;
-    private final FileChannel out;
+    private final WritableByteChannel out;
     private final String name;
     private final DType dtype;
     private final long expected;
@@ -25,7 +25,7 @@ public final class TensorSink {
     private static final ThreadLocal<ByteBuffer> IN_BUFFER =
             ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(CHUNK).order(ByteOrder.LITTLE_ENDIAN));
 
-    TensorSink(FileChannel out, String name, DType dtype, long expected) {
+    TensorSink(WritableByteChannel out, String name, DType dtype, long expected) {
         this.out = out;
         this.name = name;
         this.dtype = dtype;
