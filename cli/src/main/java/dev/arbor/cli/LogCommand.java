@@ -54,13 +54,31 @@ final class LogCommand implements Callable<Integer> {
         }
     }
 
-    /** Key parameters as k=v, long values shortened, so one version stays one line. */
+    /**
+     * Key parameters as k=v so one version stays one line: scalars and short lists as they are;
+     * of the nested records only the ones a reader scans for (parameter counts, the
+     * preservation check); the rest is in {@code arbor show}.
+     */
+    @SuppressWarnings("unchecked")
     static String params(Map<String, Object> p) {
         if (p.isEmpty()) return "";
-        return " " + p.entrySet().stream().map(e -> {
-            String val = String.valueOf(e.getValue());
-            return e.getKey() + "=" + (val.length() > 40 ? val.substring(0, 37) + "..." : val);
-        }).collect(Collectors.joining(" "));
+        java.util.List<String> parts = new java.util.ArrayList<>();
+        if (p.get("parent_shape") instanceof Map<?, ?> ps && p.get("child_shape") instanceof Map<?, ?> cs
+                && ps.get("parameters") instanceof Number a && cs.get("parameters") instanceof Number b) {
+            parts.add("params=" + Output.count(a.longValue()) + "→" + Output.count(b.longValue()));
+        }
+        for (Map.Entry<String, Object> e : p.entrySet()) {
+            Object v = e.getValue();
+            if (v instanceof Map<?, ?> m) {
+                if (e.getKey().equals("preservation_check") && m.get("max_rel_logit_diff") instanceof Number d) {
+                    parts.add(String.format(java.util.Locale.ROOT, "check=%.2e", d.doubleValue()));
+                }
+                continue;
+            }
+            String val = String.valueOf(v);
+            parts.add(e.getKey() + "=" + (val.length() > 40 ? val.substring(0, 37) + "..." : val));
+        }
+        return " " + String.join(" ", parts);
     }
 
     private ObjectNode node(Store s, Version v, Set<String> seen) {
