@@ -62,6 +62,8 @@ final class Matmul {
             }
             for (; r < t; r++) {
                 int p = c0;
+                // 8 rows at once: 8 independent FMA chains hide the FMA latency that bounds decode
+                for (; p + 8 <= c1; p += 8) dot1x8(x, r * k, k, scratch, (p - c0) * k, y, r * ldy + yOff + p);
                 for (; p + 3 <= c1; p += 3) dot1x3(x, r * k, k, scratch, (p - c0) * k, y, r * ldy + yOff + p);
                 for (; p < c1; p++) y[r * ldy + yOff + p] = dot1x1(x, r * k, k, scratch, (p - c0) * k);
             }
@@ -157,6 +159,40 @@ final class Matmul {
         y[yo] = s0;
         y[yo + 1] = s1;
         y[yo + 2] = s2;
+    }
+
+    /** Eight weight rows against one row of x, each in the same order as {@link #dot1x1}. */
+    static void dot1x8(float[] x, int xo, int k, float[] w, int wo, float[] y, int yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            int o = wo + i;
+            a0 = xv.fma(FloatVector.fromArray(F, w, o), a0);
+            a1 = xv.fma(FloatVector.fromArray(F, w, o + k), a1);
+            a2 = xv.fma(FloatVector.fromArray(F, w, o + 2 * k), a2);
+            a3 = xv.fma(FloatVector.fromArray(F, w, o + 3 * k), a3);
+            a4 = xv.fma(FloatVector.fromArray(F, w, o + 4 * k), a4);
+            a5 = xv.fma(FloatVector.fromArray(F, w, o + 5 * k), a5);
+            a6 = xv.fma(FloatVector.fromArray(F, w, o + 6 * k), a6);
+            a7 = xv.fma(FloatVector.fromArray(F, w, o + 7 * k), a7);
+        }
+        // no array of vectors: it would defeat the JIT's register allocation (vectors get boxed)
+        y[yo] = sum(a0);
+        y[yo + 1] = sum(a1);
+        y[yo + 2] = sum(a2);
+        y[yo + 3] = sum(a3);
+        y[yo + 4] = sum(a4);
+        y[yo + 5] = sum(a5);
+        y[yo + 6] = sum(a6);
+        y[yo + 7] = sum(a7);
+        for (int j = 0; j < 8 && i < k; j++) {
+            float t = y[yo + j];
+            int wj = wo + j * k;
+            for (int q = i; q < k; q++) t = Math.fma(x[xo + q], w[wj + q], t);
+            y[yo + j] = t;
+        }
     }
 
     static void dot4x1(float[] x, int xo, int k, float[] w, int wo, float[] y, int yo, int ldy) {
