@@ -31,7 +31,7 @@ class GrowCommandTest {
         assertThat(show.toString()).contains("\"grow\"").contains("depth");
         assertThat(show.get("parents").get(0).get("version").intValue()).isEqualTo(2);     // its parent
         assertThat(show.get("operation").get("parameters").get("preservation_check").get("max_rel_logit_diff").doubleValue())
-                .isEqualTo(0.0);                                      // an inserted layer at gate 0 is the identity
+                .isLessThanOrEqualTo(1e-6);   // an inserted layer at gate 0 is the identity (f32 run-to-run noise only)
         // the depth-grown version shares every copied tensor's blob with its parent
         var list = Output.JSON.readTree(CliHarness.run("list", "--store", store, "--json").out());
         assertThat(list.toString()).contains("tiny");
