@@ -149,16 +149,7 @@ final class Matmul {
             a1 = xv.fma(FloatVector.fromArray(F, w, w1 + i), a1);
             a2 = xv.fma(FloatVector.fromArray(F, w, w2 + i), a2);
         }
-        float s0 = sum(a0), s1 = sum(a1), s2 = sum(a2);
-        for (; i < k; i++) {
-            float xi = x[xo + i];
-            s0 = Math.fma(xi, w[wo + i], s0);
-            s1 = Math.fma(xi, w[w1 + i], s1);
-            s2 = Math.fma(xi, w[w2 + i], s2);
-        }
-        y[yo] = s0;
-        y[yo + 1] = s1;
-        y[yo + 2] = s2;
+        tail3(x, xo, i, k, w, wo, sum(a0), sum(a1), sum(a2), y, yo);
     }
 
     /** Eight weight rows against one row of x, each in the same order as {@link #dot1x1}. */
