@@ -35,6 +35,8 @@ import java.nio.file.NoSuchFileException;
                 GrowCommand.class,
                 CheckGrowthCommand.class,
                 FoldCommand.class,
+                TrainCommand.class,
+                ReportCommand.class,
                 ServeCommand.class,
                 // subcommands: one line each, keep this list sorted by module
         })

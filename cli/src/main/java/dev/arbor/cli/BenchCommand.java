@@ -22,9 +22,14 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--gen-tokens", defaultValue = "128", description = "tokens decoded after the prompt (default ${DEFAULT-VALUE})") int genTokens;
     @Option(names = "--repeats", defaultValue = "5", description = "measured runs after one warm-up (default ${DEFAULT-VALUE})") int repeats;
     @Option(names = "--json", description = "print JSON") boolean json;
+    @Option(names = "--train", description = "time training steps (forward, backward, AdamW) instead of inference") boolean train;
+    @Option(names = "--batch", defaultValue = "8", description = "--train: sequences per step (default ${DEFAULT-VALUE})") int batch;
+    @Option(names = "--seq", defaultValue = "256", description = "--train: tokens per sequence (default ${DEFAULT-VALUE})") int seq;
+    @Option(names = "--peak-gflops", defaultValue = "202", description = "--train: the machine's measured F32 peak, for MFU (default ${DEFAULT-VALUE}: 2 cores here)") double peak;
 
     @Override public Integer call() {
         PrintWriter out = new PrintWriter(System.out, true);
+        if (train) return trainBench(out);
         try (ModelSource src = ModelRefs.open(model, store.location());
              LlamaModel m = threads == null ? LlamaModel.load(src) : LlamaModel.load(src, threads)) {
             int n = Math.min(promptTokens, m.maxPositions() - genTokens);
@@ -61,6 +66,29 @@ final class BenchCommand implements Callable<Integer> {
                         pMed, min(promptTps), max(promptTps), pMed * flopsPerToken / 1e9);
                 out.printf("  decode  %9.1f tok/s  [%.1f, %.1f]   %.1f GB/s of weights (%s per token)%n",
                         dMed, min(decodeTps), max(decodeTps), dMed * bytes / 1e9, Output.bytes(bytes));
+            }
+        }
+        return 0;
+    }
+
+    private int trainBench(PrintWriter out) {
+        int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        try (ModelSource src = ModelRefs.open(model, store.location())) {
+            var b = dev.arbor.train.Trainer.benchmark(src, batch, seq, 1, repeats, t);
+            double[] tps = Arrays.stream(b.stepSeconds()).map(x -> b.tokensPerStep() / x).toArray();
+            double med = median(tps);
+            double gflops = med * b.flopsPerToken() / 1e9;
+            if (json) {
+                var o = Output.object().put("model", src.describe()).put("threads", t).put("batch", batch).put("seq", seq)
+                        .put("steps", repeats).put("parameters", b.parameters()).put("flops_per_token", b.flopsPerToken());
+                o.putObject("tokens_per_second").put("median", med).put("min", min(tps)).put("max", max(tps));
+                o.put("model_gflops", gflops).put("mfu", gflops / peak);
+                Output.printJson(out, o);
+            } else {
+                out.printf("%s, training, %d threads, batch %d × %d tokens, %d steps after 1 warm-up (median [min, max])%n",
+                        src.describe(), t, batch, seq, repeats);
+                out.printf("  train  %9.1f tok/s  [%.1f, %.1f]   %.1f model GFLOP/s = %.0f %% MFU of %.0f GFLOP/s (%.2f GFLOP per token)%n",
+                        med, min(tps), max(tps), gflops, 100 * gflops / peak, peak, b.flopsPerToken() / 1e9);
             }
         }
         return 0;

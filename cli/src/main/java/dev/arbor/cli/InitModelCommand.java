@@ -30,7 +30,7 @@ final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--rope-theta", defaultValue = "10000", description = "rope_theta") double ropeTheta;
     @Option(names = "--eps", defaultValue = "1e-6", description = "rms_norm_eps") double eps;
     @Option(names = "--tie", description = "tie the LM head to the embedding") boolean tie;
-    @Option(names = "--tokenizer", description = "directory with tokenizer.json (and tokenizer_config.json) to carry along") Path tokenizer;
+    @Option(names = "--tokenizer", description = "directory with tokenizer.json (and tokenizer_config.json) to carry along, or 'bytes' for Arbor's byte-level tokenizer (260 ids)") Path tokenizer;
     @Option(names = "--seed", defaultValue = "0") long seed;
     @Option(names = "--std", defaultValue = "0.02", description = "initializer_range (default ${DEFAULT-VALUE})") double std;
     @Option(names = "--dtype", defaultValue = "bf16", description = "bf16, f16 or f32 (default ${DEFAULT-VALUE})") String dtype;
@@ -44,6 +44,12 @@ final class InitModelCommand implements Callable<Integer> {
         List<Path> sidecars = new ArrayList<>();
         Integer bos = null, eos = null;
         int v = vocab == null ? 32000 : vocab;
+        Path bytesDir = null;
+        if (tokenizer != null && tokenizer.toString().equals("bytes") && !Files.exists(tokenizer)) {
+            bytesDir = Files.createTempDirectory("arbor-bytes-tokenizer");
+            dev.arbor.train.data.ByteTokenizer.writeTo(bytesDir);
+            tokenizer = bytesDir;
+        }
         if (tokenizer != null) {
             Path tj = tokenizer.resolve("tokenizer.json");
             if (!Files.isRegularFile(tj)) throw new FormatException(tokenizer + " has no tokenizer.json.");
@@ -80,6 +86,8 @@ final class InitModelCommand implements Callable<Integer> {
         try (Progress p = Progress.bytes("init-model", bytes)) {
             RandomInit.write(cfg, seed, std, dt, out, sidecars,
                     shardSize == null ? 0 : CheckpointWriter.parseSize(shardSize), (done, total) -> p.stepTo(done));
+        } finally {
+            if (bytesDir != null) dev.arbor.format.AtomicFiles.deleteTree(bytesDir);
         }
         if (json) {
             ObjectNode o = Output.object();

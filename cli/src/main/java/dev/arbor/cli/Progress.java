@@ -25,6 +25,9 @@ final class Progress implements AutoCloseable {
 
     static Progress bytes(String task, long total) { return start(task, total, " MiB", 1 << 20); }
 
+    /** Whether a bar is drawn (stderr is a terminal). */
+    boolean visible() { return bar != null; }
+
     void stepTo(long n) { if (bar != null) bar.stepTo(n); }
 
     void stepBy(long n) { if (bar != null) bar.stepBy(n); }

@@ -18,15 +18,18 @@ import dev.arbor.format.LlamaConfig;
  * (LLaMA 3.1) divides the low frequencies by the factor, keeps the high ones and interpolates
  * between, as HF's {@code _compute_llama3_parameters}. Tables grow on demand up to
  * max_position_embeddings.
+ *
+ * <p>Public because training needs the same tables (and {@link #applyInverse}, the transpose of
+ * the rotation, for the backward pass).
  */
-final class Rope {
+public final class Rope {
     private final int half;
     private final double[] invFreq;
     private final int maxPositions;
     private volatile float[] cos = new float[0];
     private volatile float[] sin = new float[0];
 
-    Rope(LlamaConfig cfg, String where) {
+    public Rope(LlamaConfig cfg, String where) {
         int hd = cfg.headDim();
         if (hd % 2 != 0) throw new ArborException(where + ": head_dim " + hd + " is odd; rotary embedding needs an even head_dim.");
         half = hd / 2;
@@ -76,10 +79,10 @@ final class Rope {
         return n.doubleValue();
     }
 
-    int maxPositions() { return maxPositions; }
+    public int maxPositions() { return maxPositions; }
 
     /** Makes sure the tables cover positions [0, n). */
-    void ensure(int n) {
+    public void ensure(int n) {
         if (cos.length >= n * half) return;
         synchronized (this) {
             if (cos.length >= n * half) return;
@@ -99,7 +102,7 @@ final class Rope {
     }
 
     /** Rotates `heads` heads of width 2·half stored at x[off...] for position pos. */
-    void apply(float[] x, int off, int heads, int pos) {
+    public void apply(float[] x, int off, int heads, int pos) {
         float[] c = cos, s = sin;
         int tab = pos * half;
         int hd = 2 * half;
@@ -110,6 +113,25 @@ final class Rope {
                 float ci = c[tab + i], si = s[tab + i];
                 x[b + i] = x1 * ci - x2 * si;
                 x[b + i + half] = x2 * ci + x1 * si;
+            }
+        }
+    }
+
+    /**
+     * The transpose of {@link #apply} (a rotation by −angle): maps the gradient with respect to
+     * the rotated vector to the gradient with respect to the unrotated one.
+     */
+    public void applyInverse(float[] x, int off, int heads, int pos) {
+        float[] c = cos, s = sin;
+        int tab = pos * half;
+        int hd = 2 * half;
+        for (int h = 0; h < heads; h++) {
+            int b = off + h * hd;
+            for (int i = 0; i < half; i++) {
+                float x1 = x[b + i], x2 = x[b + i + half];
+                float ci = c[tab + i], si = s[tab + i];
+                x[b + i] = x1 * ci + x2 * si;
+                x[b + i + half] = x2 * ci - x1 * si;
             }
         }
     }

@@ -43,6 +43,8 @@ final class Exporter {
                 .metadata(Map.of("format", "pt"));
         try (StoredModel m = store.openModel(v)) {
             for (Map.Entry<String, Version.FileBlob> e : v.files().entrySet()) {
+                // Training state (optimizer moments, trainer position) is Arbor's own and stays in the store.
+                if (e.getKey().startsWith("arbor-")) continue;
                 w.file(e.getKey(), m.readVerified(e.getValue().blob(), "side file " + e.getKey()));
             }
         }
