@@ -36,7 +36,7 @@ public final class Rope {
         maxPositions = cfg.maxPositionEmbeddings();
         double theta = cfg.ropeTheta();
         invFreq = new double[half];
-        for (int i = 0; i < half; i++) invFreq[i] = Math.pow(theta, -2.0 * i / hd);
+        for (int i = 0; i < half; i++) invFreq[i] = StrictMath.pow(theta, -2.0 * i / hd);
         applyScaling(cfg.ropeScaling(), where);
     }
 
@@ -92,8 +92,8 @@ public final class Rope {
             for (int p = 0; p < cap; p++) {
                 for (int i = 0; i < half; i++) {
                     double angle = p * invFreq[i];
-                    c[p * half + i] = (float) Math.cos(angle);
-                    s[p * half + i] = (float) Math.sin(angle);
+                    c[p * half + i] = (float) StrictMath.cos(angle);
+                    s[p * half + i] = (float) StrictMath.sin(angle);
                 }
             }
             sin = s;

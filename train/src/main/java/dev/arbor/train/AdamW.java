@@ -54,8 +54,8 @@ final class AdamW {
     /** One update of every parameter from its .grad, lrMatrix for matrices and lrVector for vectors. */
     void update(Gemm pool, double lrMatrix, double lrVector) {
         step++;
-        double bc1 = 1 - Math.pow(s.beta1, step);
-        double bc2Sqrt = Math.sqrt(1 - Math.pow(s.beta2, step));
+        double bc1 = 1 - StrictMath.pow(s.beta1, step);
+        double bc2Sqrt = Math.sqrt(1 - StrictMath.pow(s.beta2, step));
         float b1 = (float) s.beta1, b2 = (float) s.beta2, oneMinusB1 = (float) (1 - s.beta1), oneMinusB2 = (float) (1 - s.beta2);
         float eps = (float) s.eps;
         pool.parallelFor(params.size(), (i, th) -> {

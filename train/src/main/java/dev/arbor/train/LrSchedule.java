@@ -41,7 +41,7 @@ record LrSchedule(Kind kind, double peak, double min, long warmup, long total, d
         double progress = Math.min(1.0, (double) (step - warmup) / rest);
         return switch (kind) {
             case CONSTANT -> peak;
-            case COSINE -> min + (peak - min) * 0.5 * (1 + Math.cos(Math.PI * progress));
+            case COSINE -> min + (peak - min) * 0.5 * (1 + StrictMath.cos(Math.PI * progress));
             case LINEAR -> peak - (peak - min) * progress;
             case WSD -> {
                 long decaySteps = Math.max(1, Math.round(total * decayFraction));

@@ -295,7 +295,7 @@ public final class Trainer implements AutoCloseable {
                 double loss = lossSum / count;
                 double norm = AdamW.clipGradients(params, s.clip);
                 if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
-                    throw new ArborException("The loss became " + (Double.isFinite(loss) ? "finite but the gradient norm " + norm : loss)
+                    throw new ArborException((Double.isFinite(loss) ? "The gradient norm became " + norm : "The loss became " + loss)
                             + " at step " + (step + 1) + "; training stopped"
                             + (lastLabel == null ? " before any checkpoint was saved." : " and the last good checkpoint is " + lastLabel + ".")
                             + " Try a lower learning rate or stronger clipping.");

@@ -149,13 +149,7 @@ final class Transformer {
         linear(s.a2, n, lp.gate(), s.g);
         linear(s.a2, n, lp.up(), s.up);
         float[] fm = p.ffnMask[l];
-        forRows(n, (r0, r1) -> {                                                  // (6)
-            for (int i = r0 * f; i < r1 * f; i++) {
-                float g = s.g[i];
-                float v = g / (1f + (float) Math.exp(-g)) * s.up[i];
-                s.z[i] = fm == null ? v : v * fm[i % f];
-            }
-        });
+        forRows(n, (r0, r1) -> Kernels.swiglu(s.g, s.up, s.z, r0 * f, r1 * f, fm, f));   // (6)
         linear(s.z, n, lp.down(), w.y);
         residualWrite(w.h, w.y, n, gateC);                                       // (7)
     }
@@ -171,20 +165,9 @@ final class Transformer {
                     s.k, b * t * kvd + g * hd, kvd, true, pm, pOff, t, false);
             for (int i = 0; i < t; i++) {
                 int row = pOff + i * t;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int c = 0; c <= i; c++) {
-                    float v = pm[row + c] * scale;
-                    pm[row + c] = v;
-                    if (v > max) max = v;
-                }
-                double total = 0;
-                for (int c = 0; c <= i; c++) {
-                    float e = (float) Math.exp(pm[row + c] - max);
-                    pm[row + c] = e;
-                    total += e;
-                }
-                float inv = (float) (1.0 / total);
-                for (int c = 0; c <= i; c++) pm[row + c] *= inv;
+                Kernels.scale(pm, row, i + 1, scale);
+                double total = Kernels.expShiftSum(pm, row, i + 1, Kernels.max(pm, row, i + 1));
+                Kernels.scale(pm, row, i + 1, (float) (1.0 / total));
                 Arrays.fill(pm, row + i + 1, row + t, 0f);
             }
             gemm.multiplySerial(t, hd, t, pm, pOff, t, false, s.v, b * t * kvd + g * hd, kvd, false,
@@ -211,17 +194,12 @@ final class Transformer {
                     if (backward) Arrays.fill(w.logits, o, o + vocab, 0f);
                     return;
                 }
-                float max = Float.NEGATIVE_INFINITY;
-                for (int c = 0; c < vocab; c++) max = Math.max(max, w.logits[o + c]);
-                double total = 0;
-                for (int c = 0; c < vocab; c++) total += Math.exp(w.logits[o + c] - max);
-                double logZ = max + Math.log(total);
+                float max = Kernels.max(w.logits, o, vocab);
+                double logZ = max + StrictMath.log(Kernels.sumExpShift(w.logits, o, vocab, max));
                 rowLoss[r] = logZ - w.logits[o + target];
                 if (backward) {
                     // ∂loss/∂logit_c = (softmax_c − [c = target]) / denominator
-                    for (int c = 0; c < vocab; c++) {
-                        w.logits[o + c] = (float) (Math.exp(w.logits[o + c] - logZ) * lossScale);
-                    }
+                    Kernels.expShiftScale(w.logits, o, vocab, (float) logZ, (float) lossScale);
                     w.logits[o + target] -= (float) lossScale;
                 }
             });
@@ -254,16 +232,7 @@ final class Transformer {
         weightGrad(w.dy, s.z, n, lp.down());
         // (6) z = silu(g) ⊙ up ⊙ m_f
         float[] fm = p.ffnMask[l];
-        forRows(n, (r0, r1) -> {
-            for (int i = r0 * f; i < r1 * f; i++) {
-                float g = s.g[i];
-                float dz = fm == null ? w.dz[i] : w.dz[i] * fm[i % f];
-                float sig = 1f / (1f + (float) Math.exp(-g));
-                float silu = g * sig;
-                w.dUp[i] = dz * silu;
-                w.dz[i] = dz * s.up[i] * (sig * (1f + g * (1f - sig)));   // now ∂L/∂g
-            }
-        });
+        forRows(n, (r0, r1) -> Kernels.swigluBackward(s.g, s.up, w.dz, w.dUp, r0 * f, r1 * f, fm, f));   // dz becomes ∂L/∂g
         gemm.multiply(n, d, f, w.dz, 0, f, false, lp.gate().data, 0, d, false, w.da, 0, d, false);
         gemm.multiply(n, d, f, w.dUp, 0, f, false, lp.up().data, 0, d, false, w.da, 0, d, true);
         weightGrad(w.dz, s.a2, n, lp.gate());
@@ -314,9 +283,7 @@ final class Transformer {
                 gemm.multiplySerial(t, hd, t, s.p, pOff, t, true, w.dU, qOff, qd, false, w.dV, kOff, kvd, !first);
                 for (int i = 0; i < t; i++) {
                     int row = i * t, prow = pOff + i * t;
-                    double dot = 0;
-                    for (int c = 0; c <= i; c++) dot += dp[row + c] * s.p[prow + c];
-                    float dt = (float) dot;
+                    float dt = (float) Kernels.dot(dp, row, s.p, prow, i + 1);
                     for (int c = 0; c <= i; c++) dp[row + c] = s.p[prow + c] * (dp[row + c] - dt) * scale;
                     Arrays.fill(dp, row + i + 1, row + t, 0f);
                 }
@@ -384,12 +351,10 @@ final class Transformer {
         forRows(n, (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
                 int o = r * d;
-                double ss = 0;
-                if (m == null) for (int c = 0; c < d; c++) ss += (double) x[o + c] * x[o + c];
-                else for (int c = 0; c < d; c++) ss += (double) x[o + c] * x[o + c] * m[c];
+                double ss = m == null ? Kernels.dot(x, o, x, o, d) : Kernels.dot3(x, o, x, o, m, 0, d);
                 float ri = (float) (1.0 / Math.sqrt(ss / count + eps));
                 inv[r] = ri;
-                for (int c = 0; c < d; c++) out[o + c] = gamma[c] * (x[o + c] * ri);
+                Kernels.scaleRow(x, o, gamma, ri, out, d);
             }
         });
     }
@@ -412,14 +377,9 @@ final class Transformer {
             for (int r = r0; r < r1; r++) {
                 int o = r * d;
                 float ri = inv[r];
-                double dot = 0;
-                for (int c = 0; c < d; c++) dot += (double) dy[o + c] * gm[c] * x[o + c];
+                double dot = Kernels.dot3(dy, o, gm, 0, x, o, d);
                 float k = (float) ((double) ri * ri * ri * dot / count);
-                for (int c = 0; c < d; c++) {
-                    pg[c] += dy[o + c] * x[o + c] * ri;
-                    float xm = m == null ? x[o + c] : m[c] * x[o + c];
-                    dxOut[o + c] += ri * gm[c] * dy[o + c] - k * xm;
-                }
+                Kernels.rmsNormBackwardRow(dy, x, o, gm, m, ri, k, dxOut, pg, d);
             }
         });
         float[] gg = gamma.grad;

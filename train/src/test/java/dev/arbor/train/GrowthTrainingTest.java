@@ -120,10 +120,17 @@ class GrowthTrainingTest {
         for (Params.Param par : p.all) {
             Params.Param ch = c.byName(childName(par.name));
             int ci = c.all.indexOf(ch);
+            float[] parentBefore = load(parent).byName(par.name).data;
+            double[] acc = new double[2];
             oldBlock(par, ch, (x, y) -> {
                 old[ci][x] = true;
-                assertThat((double) ch.data[x]).as("stepped old entry of %s", ch.name).isCloseTo(par.data[y], org.assertj.core.data.Offset.offset(2e-6));
+                double dc = ch.data[x] - before[ci][x], dp = par.data[y] - parentBefore[y];
+                acc[0] += (dc - dp) * (dc - dp);
+                acc[1] += dp * dp;
             });
+            // Adam's first step is ±lr·g/(|g|+ε) per entry, so entries whose gradient is at f32
+            // noise level may step a little differently; the tensor's update as a whole must agree.
+            assertThat(Math.sqrt(acc[0])).as("update of the old block of %s", ch.name).isLessThanOrEqualTo(1e-3 * Math.sqrt(acc[1]) + 1e-9);
         }
         for (int i = 0; i < c.all.size(); i++) {
             Params.Param ch = c.all.get(i);

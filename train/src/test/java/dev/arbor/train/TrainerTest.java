@@ -179,7 +179,7 @@ class TrainerTest {
 
     @Test
     void divergenceStopsWithTheLastGoodCheckpoint() {
-        Trainer.Settings wild = new Trainer.Settings(40, 4, 32, 1, 1e6, 1e6, 0, "constant", 0, 0.2, 0, false, 0.9, 0.95, 1e-8, 0,
+        Trainer.Settings wild = new Trainer.Settings(40, 4, 32, 1, 1e12, 1e12, 0, "constant", 0, 0.2, 0, false, 0.9, 0.95, 1e-8, 0,
                 4, 0, 0, 1, 5, 0.05, 2, "f32");
         try (Checkpoint src = Checkpoint.open(model); Trainer t = Trainer.start(src, wild, corpus, dir.resolve("nan.jsonl"))) {
             assertThatThrownBy(() -> t.run(new DirSink(dir.resolve("nan")), new Trainer.Listener() {}))
