@@ -8,26 +8,36 @@ import jdk.incubator.vector.VectorSpecies;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Deterministic single-precision GEMM for the training engine: C = A·B or C += A·B with optional transposes,
- * on a fixed pool of threads.
+ * on a fixed pool of threads (the caller runs as thread 0, plus {@code threads - 1} daemon workers).
  *
- * <p>Structure (as in BLIS): the k dimension is cut into blocks of {@link #KC}; for each block a panel of B
- * (KC × up to {@link #NC} columns) is packed once into NR-wide micro-panels shared by all threads, then the
- * output is cut into tasks (row blocks of up to {@link #MC} rows × ranges of micro-panels). Each task packs its
- * rows of A into a per-thread buffer and runs an MR × NR register-blocked micro-kernel over them: the
- * B micro-panel (KC × NR = 32 KB for 512-bit vectors) stays in L1 while the A block (MC × KC = 256 KB)
- * streams from L2.
+ * <p>Structure (as in BLIS): k is cut into blocks of {@link #KC} and n into blocks of up to {@link #NC} columns.
+ * For each block, B is packed into NR-wide micro-panels (KC × NR floats, contiguous) that all threads share (each
+ * panel packed once, by whichever thread needs it first, so there is one barrier per block), and the output is
+ * cut into tasks (row blocks of up to {@link #MC} rows, further split into ranges of micro-panels
+ * when there are few rows). A task packs its rows of A into a per-thread buffer, then runs an MR × NR
+ * register-blocked micro-kernel (MR × 2 vectors of accumulators) over every micro-tile of its block: the B
+ * micro-panel (32 KB with 512-bit vectors) stays in L1 while the A block (128 KB) streams from L2.
+ * Packing copies contiguous runs wherever the layout allows (A untransposed is packed row by row, A transposed
+ * column by column, so both are plain copies); only the transposed B of the forward pass needs a scalar transpose,
+ * done once per product and amortised over all m rows. Buffers are reused: no allocation per call beyond a few
+ * small objects.
  *
- * <p>Determinism: every C element is computed the same way whatever the thread count or the task split:
- * for each k block in order, a fused multiply-add chain over that block's p in order, starting from 0,
- * then added to C (or stored, for the first block when not accumulating). Threads only partition the output,
- * never k, and the blocking (KC) is a constant, so results are bitwise identical for any pool size and
- * between {@link #multiply} and {@link #multiplySerial}.
+ * <p>Determinism: every C element is computed the same way whatever the thread count or the task split: for each
+ * k block in order, one fused multiply-add chain over that block's p in order, starting from 0, then added to C
+ * (or added to 0, for the first block when not accumulating). Threads only partition the output, never k, and the
+ * blocking (KC) is a constant, so results are bitwise identical for any pool size, from call to call, and between
+ * {@link #multiply} and {@link #multiplySerial}. The tile shape does not enter the sums either, so results are
+ * also the same for every vector width (checked with 512-, 256- and 128-bit species).
+ *
+ * <p>Measured on the 2-core AVX-512 (Zen 5) development VM: about 180 GFLOP/s on one thread and 280–360 GFLOP/s on
+ * two for the training shapes, against an FMA peak of 221 / 431 GFLOP/s with 512-bit vectors (see GemmBench).
  */
 final class Gemm implements AutoCloseable {
 
@@ -36,17 +46,23 @@ final class Gemm implements AutoCloseable {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int V = S.length();
-    /** Micro-tile: MR rows × NR columns = 8 × 2 vectors, 16 accumulator registers (of 32 with AVX-512). */
-    static final int MR = 8;
+    /**
+     * Micro-tile: MR rows × NR columns = MR × 2 vectors. 8 rows (16 accumulators) where vectors are 512-bit (AVX-512
+     * has 32 vector registers); 4 rows (8 accumulators) for narrower vectors, where C2 has 16 registers and spills
+     * the larger tile (measured: 8×2 runs at half speed with -XX:UseAVX=2, 4×2 near the FMA peak).
+     */
+    static final int MR = V >= 16 ? 8 : 4;
     static final int NR = 2 * V;
     /** k block: a KC × NR micro-panel of B (32 KB with 16-float vectors) fits the 48 KB L1 next to the A stream. */
     static final int KC = 256;
-    /** Row block of A per task (MC × KC floats = 256 KB, kept in the 1 MB L2). */
-    static final int MC = 256;
+    /** Row block of A per task (MC × KC floats = 128 KB, kept in the 1 MB L2); also the unit of work sharing. */
+    static final int MC = 128;
     /** Column block of B packed at once (KC × NC floats = 4 MB, shared by the threads, lives in L3). */
     static final int NC = 4096;
     /** Products smaller than this (m·n·k) run on the calling thread: waking the pool would cost more. */
-    private static final long PARALLEL_MIN_WORK = 1L << 18;
+    private static final long PARALLEL_MIN_WORK = 1L << 20;
+    /** Output tasks wanted per thread and k block, for load balance on a busy machine. */
+    private static final int TASKS_PER_THREAD = 4;
 
     private final int threads;
     private final Worker[] workers;          // workers[t] runs as thread id t (t >= 1); the caller is thread 0
@@ -156,28 +172,33 @@ final class Gemm implements AutoCloseable {
                               float[] a, int aOff, int lda, boolean transA,
                               float[] b, int bOff, int ldb, boolean transB,
                               float[] c, int cOff, int ldc, boolean accumulate) {
-        // Output tasks: balanced row blocks (multiples of MR), split further by micro-panel ranges when there
-        // are too few row blocks to keep the threads busy. The split only decides who computes a tile.
+        // Output tasks: balanced row blocks (multiples of MR), split further into ranges of micro-panels when there
+        // are too few row blocks for TASKS_PER_THREAD tasks a thread (dynamic claiming then evens out threads that
+        // the OS delays). The split only decides who computes a tile, never how.
         int rowBlocks = ceilDiv(m, MC);
         int mc = roundUp(ceilDiv(m, rowBlocks), MR);
         for (int jc = 0; jc < n; jc += NC) {
             int nc = Math.min(NC, n - jc);
             int panels = ceilDiv(nc, NR);
-            int colSplits = Math.max(1, Math.min(panels, ceilDiv(2 * threads, rowBlocks)));
+            int colSplits = Math.max(1, Math.min(panels, ceilDiv(TASKS_PER_THREAD * threads, rowBlocks)));
             float[] bp = workspaces[0].b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+                // one barrier per k block: B's micro-panels are packed inside the tasks, by whichever thread needs
+                // one first, so packing is shared out without a separate phase
+                PackedB pb = new PackedB(b, bOff, ldb, transB, pc, Math.min(KC, k - pc), jc, nc, bp, true);
                 boolean add = accumulate || pc > 0;
-                int jc0 = jc, pc0 = pc;
-                parallelFor(panels, (q, t) -> packB(b, bOff, ldb, transB, pc0, kc, jc0, nc, q, bp));
+                int cBlock = cOff + jc;
                 parallelFor(rowBlocks * colSplits, (task, t) -> {
-                    int i0 = (task / colSplits) * mc, split = task % colSplits;
+                    int block = task / colSplits, split = task % colSplits;
+                    int i0 = block * mc;
                     if (i0 >= m) return;
                     int rows = Math.min(mc, m - i0);
-                    float[] ap = workspaces[t].a;
-                    packA(a, aOff, lda, transA, i0, rows, pc0, kc, ap);
-                    macroKernel(ap, transA, rows, bp, kc, split * panels / colSplits, (split + 1) * panels / colSplits,
-                            nc, c, cOff + i0 * ldc + jc0, ldc, add, workspaces[t].tile);
+                    int q0 = split * panels / colSplits, q1 = (split + 1) * panels / colSplits;
+                    Workspace ws = workspaces[t];
+                    packA(a, aOff, lda, transA, i0, rows, pb.pc, pb.kc, ws.a);
+                    // row blocks start at different micro-panels so that threads rarely wait on each other's packing
+                    int first = q0 + (int) ((long) block * (q1 - q0) / rowBlocks);
+                    macroKernel(ws.a, transA, rows, pb, q0, q1, first, c, cBlock + i0 * ldc, ldc, add, ws.tile);
                 });
             }
         }
@@ -192,40 +213,141 @@ final class Gemm implements AutoCloseable {
             int panels = ceilDiv(nc, NR);
             float[] bp = ws.b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
+                PackedB pb = new PackedB(b, bOff, ldb, transB, pc, Math.min(KC, k - pc), jc, nc, bp, false);
+                for (int q = 0; q < panels; q++) pb.pack(q);
                 boolean add = accumulate || pc > 0;
-                for (int q = 0; q < panels; q++) packB(b, bOff, ldb, transB, pc, kc, jc, nc, q, bp);
                 for (int i0 = 0; i0 < m; i0 += MC) {
                     int rows = Math.min(MC, m - i0);
-                    packA(a, aOff, lda, transA, i0, rows, pc, kc, ws.a);
-                    macroKernel(ws.a, transA, rows, bp, kc, 0, panels, nc, c, cOff + i0 * ldc + jc, ldc, add, ws.tile);
+                    packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a);
+                    macroKernel(ws.a, transA, rows, pb, 0, panels, 0, c, cOff + i0 * ldc + jc, ldc, add, ws.tile);
                 }
             }
         }
     }
 
     /**
-     * Runs the micro-kernel over B micro-panels [q0, q1) × all MR-row panels of the packed A block.
-     * The B micro-panel is the inner loop's invariant, so it stays in L1 while A panels stream past it.
-     * Partial tiles (past m or n) go through a scratch tile so that the kernel itself has no edge branches
-     * (a branch first taken late would deoptimise it, and interpreted vector code is very slow); the scratch
-     * path computes the same (C or 0) + acc, so every element gets the same bits either way.
+     * Runs the micro-kernel over B micro-panels [q0, q1) (starting at {@code first}, wrapping around) × all MR-row
+     * panels of the packed A block. The B micro-panel is the inner loop's invariant, so it stays in L1 (or L2) while
+     * A panels stream past it.
      */
-    private static void macroKernel(float[] ap, boolean colA, int rows, float[] bp, int kc, int q0, int q1, int nc,
+    private static void macroKernel(float[] ap, boolean colA, int rows, PackedB pb, int q0, int q1, int first,
                                     float[] c, int cBase, int ldc, boolean add, float[] tile) {
-        int addC = add ? 1 : 0;
-        for (int q = q0; q < q1; q++) {
-            int bi = q * kc * NR, cols = Math.min(NR, nc - q * NR);
+        int addC = add ? 1 : 0, kc = pb.kc;
+        float[] bp = pb.bp;
+        for (int s = q0; s < q1; s++) {
+            int q = first + (s - q0);
+            if (q >= q1) q -= q1 - q0;
+            pb.ensurePacked(q);
+            int bi = q * kc * NR, cols = Math.min(NR, pb.nc - q * NR);
             for (int ir = 0; ir < rows; ir += MR) {
-                int ai = ir * KC, ci = cBase + ir * ldc + q * NR, r = Math.min(MR, rows - ir);
-                if (r == MR && cols == NR) {
-                    if (colA) kernelColA(kc, ap, ai, bp, bi, c, ci, ldc, addC);
-                    else kernelRowA(kc, ap, ai, bp, bi, c, ci, ldc, addC);
+                kernel(colA, kc, ap, ir * KC, bp, bi, tile);
+                updateC(tile, c, cBase + ir * ldc + q * NR, ldc, Math.min(MR, rows - ir), cols, addC);
+            }
+        }
+    }
+
+    /**
+     * The micro-kernel: tile (MR × NR, row-major) = A panel · B micro-panel over kc steps, as one fused multiply-add
+     * chain per element from 0. It writes a scratch tile rather than C so that it stays small and branch-free: C1
+     * cannot compile these methods at all (too many virtual registers), and a profile-driven branch that flips late
+     * would send C2's code back to the interpreter, where vector code runs a thousand times slower.
+     */
+    private static void kernel(boolean colA, int kc, float[] a, int ai, float[] b, int bi, float[] tile) {
+        if (MR == 8) {   // constant-folded
+            if (colA) kernelColA8(kc, a, ai, b, bi, tile);
+            else kernelRowA8(kc, a, ai, b, bi, tile);
+        } else {
+            if (colA) kernelColA4(kc, a, ai, b, bi, tile);
+            else kernelRowA4(kc, a, ai, b, bi, tile);
+        }
+    }
+
+    /**
+     * C = (addC == 1 ? C : 0) + tile over a rows × cols corner of the tile. Full tiles use vectors; the masked loads
+     * read nothing (zeros) when overwriting, so old NaNs vanish, and the mask comes from a compare, not a branch.
+     * Partial tiles (past m or n) do the same sums in scalar code, so every element gets the same bits either way.
+     */
+    private static void updateC(float[] tile, float[] c, int ci, int ldc, int rows, int cols, int addC) {
+        if (rows == MR && cols == NR) {
+            VectorMask<Float> load = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
+            for (int r = 0; r < MR; r++, ci += ldc) {
+                FloatVector.fromArray(S, c, ci, load).add(FloatVector.fromArray(S, tile, r * NR)).intoArray(c, ci);
+                FloatVector.fromArray(S, c, ci + V, load).add(FloatVector.fromArray(S, tile, r * NR + V)).intoArray(c, ci + V);
+            }
+        } else {
+            for (int r = 0; r < rows; r++, ci += ldc) {
+                for (int j = 0; j < cols; j++) c[ci + j] = (addC != 0 ? c[ci + j] : 0f) + tile[r * NR + j];
+            }
+        }
+    }
+
+    /**
+     * One k block [pc, pc+kc) × column block [jc, jc+nc) of B, packed into bp as NR-wide micro-panels (panel q at
+     * q*kc*NR: kc rows of NR floats, zero-padded past nc). When shared, each panel is packed once, on first use, by
+     * whichever thread gets there first; the others wait for it (a few microseconds).
+     */
+    private static final class PackedB {
+        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
+        final float[] b, bp;
+        final int bOff, ldb, pc, kc, jc, nc;
+        final boolean transB;
+        private final AtomicIntegerArray state;
+
+        PackedB(float[] b, int bOff, int ldb, boolean transB, int pc, int kc, int jc, int nc, float[] bp, boolean shared) {
+            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB;
+            this.pc = pc; this.kc = kc; this.jc = jc; this.nc = nc; this.bp = bp;
+            this.state = shared ? new AtomicIntegerArray(ceilDiv(nc, NR)) : null;
+        }
+
+        void ensurePacked(int q) {
+            if (state == null || state.get(q) == READY) return;
+            if (state.compareAndSet(q, TODO, PACKING)) {
+                try {
+                    pack(q);
+                } catch (Throwable e) {
+                    state.set(q, FAILED);
+                    throw e;
+                }
+                state.set(q, READY);   // publishes the packed panel
+                return;
+            }
+            for (int spins = 0; ; spins++) {
+                int s = state.get(q);
+                if (s == READY) return;
+                if (s == FAILED) throw new IllegalStateException("packing a panel of B failed on another thread");
+                if (spins < 10_000) Thread.onSpinWait();
+                else Thread.yield();   // the packer may have been descheduled
+            }
+        }
+
+        /**
+         * Untransposed B: vector copies of NR floats a row. Transposed B (the weight in the forward pass): a scalar
+         * transpose, done once per product and amortised over all m rows.
+         */
+        void pack(int q) {
+            int j0 = jc + q * NR, cols = Math.min(NR, nc - q * NR), dst = q * kc * NR;
+            if (!transB) {
+                int src = bOff + pc * ldb + j0;
+                if (cols == NR) {
+                    for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
+                        FloatVector.fromArray(S, b, src).intoArray(bp, dst);
+                        FloatVector.fromArray(S, b, src + V).intoArray(bp, dst + V);
+                    }
                 } else {
-                    if (add) for (int i = 0; i < r; i++) System.arraycopy(c, ci + i * ldc, tile, i * NR, cols);
-                    if (colA) kernelColA(kc, ap, ai, bp, bi, tile, 0, NR, addC);
-                    else kernelRowA(kc, ap, ai, bp, bi, tile, 0, NR, addC);
-                    for (int i = 0; i < r; i++) System.arraycopy(tile, i * NR, c, ci + i * ldc, cols);
+                    VectorMask<Float> m0 = S.indexInRange(0, cols), m1 = S.indexInRange(V, cols);
+                    for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
+                        FloatVector.fromArray(S, b, src, m0).intoArray(bp, dst);
+                        FloatVector.fromArray(S, b, src + V, m1).intoArray(bp, dst + V);
+                    }
+                }
+            } else {
+                for (int jj = 0; jj < NR; jj++) {
+                    if (jj < cols) {
+                        int src = bOff + (j0 + jj) * ldb + pc;
+                        for (int p = 0; p < kc; p++) bp[dst + p * NR + jj] = b[src + p];
+                    } else {
+                        for (int p = 0; p < kc; p++) bp[dst + p * NR + jj] = 0f;
+                    }
                 }
             }
         }
@@ -259,50 +381,17 @@ final class Gemm implements AutoCloseable {
         }
     }
 
-    /**
-     * Packs micro-panel q (columns jc+q*NR .. +NR, k range [pc, pc+kc)) of B into bp at q*kc*NR, as kc rows of NR
-     * floats, zero-padding columns past nc. Untransposed B: vector copies. Transposed B (the weight in the forward
-     * pass): a scalar transpose, done once per product and amortised over all m rows.
-     */
-    private static void packB(float[] b, int bOff, int ldb, boolean transB, int pc, int kc, int jc, int nc, int q, float[] bp) {
-        int j0 = jc + q * NR, cols = Math.min(NR, nc - q * NR), dst = q * kc * NR;
-        if (!transB) {
-            int src = bOff + pc * ldb + j0;
-            if (cols == NR) {
-                for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
-                    FloatVector.fromArray(S, b, src).intoArray(bp, dst);
-                    FloatVector.fromArray(S, b, src + V).intoArray(bp, dst + V);
-                }
-            } else {
-                VectorMask<Float> m0 = S.indexInRange(0, cols), m1 = S.indexInRange(V, cols);
-                for (int p = 0; p < kc; p++, src += ldb, dst += NR) {
-                    FloatVector.fromArray(S, b, src, m0).intoArray(bp, dst);
-                    FloatVector.fromArray(S, b, src + V, m1).intoArray(bp, dst + V);
-                }
-            }
-        } else {
-            for (int jj = 0; jj < NR; jj++) {
-                if (jj < cols) {
-                    int src = bOff + (j0 + jj) * ldb + pc;
-                    for (int p = 0; p < kc; p++) bp[dst + p * NR + jj] = b[src + p];
-                } else {
-                    for (int p = 0; p < kc; p++) bp[dst + p * NR + jj] = 0f;
-                }
-            }
-        }
-    }
-
-    private static int ceilDiv(int x, int y) { return (x + y - 1) / y; }
+    private static int ceilDiv(int x, int y) { return Math.ceilDiv(x, y); }
 
     private static int roundUp(int x, int y) { return ceilDiv(x, y) * y; }
 
     // ---------------------------------------------------------------------------------------------------------
-    // Micro-kernels: an MR x NR tile of C from kc rank-1 updates, the 16 accumulators held in registers
+    // Micro-kernels: an MR x NR tile from kc rank-1 updates, the accumulators held in registers
 
-    /** Micro-kernel for A packed row by row (row r of the panel at ai + r*KC; consecutive p adjacent). */
-    private static void kernelRowA(int kc, float[] a, int ai, float[] b, int bi, float[] c, int ci, int ldc, int addC) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-                c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    /** 8 × 2V kernel (AVX-512: 16 accumulators of the 32 registers), A packed row by row (row r at ai + r*KC). */
+    private static void kernelRowA8(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         for (int p = 0; p < kc; p++) {
             FloatVector b0 = FloatVector.fromArray(S, b, bi), b1 = FloatVector.fromArray(S, b, bi + V);
             FloatVector x;
@@ -317,38 +406,20 @@ final class Gemm implements AutoCloseable {
             ai += 1;
             bi += NR;
         }
-        // C += acc (addC = 1), or C = 0 + acc (addC = 0): the masked loads then read nothing, so old NaNs vanish.
-        // The mask comes from a compare, not a branch: a branch that flips late would deoptimise this method.
-        VectorMask<Float> l = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
-        FloatVector.fromArray(S, c, ci, l).add(c00).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c01).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c10).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c11).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c20).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c21).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c30).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c31).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c40).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c41).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c50).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c51).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c60).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c61).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c70).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c71).intoArray(c, ci + V);
+        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
+        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
+        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
+        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
+        c40.intoArray(t, 4 * NR); c41.intoArray(t, 4 * NR + V);
+        c50.intoArray(t, 5 * NR); c51.intoArray(t, 5 * NR + V);
+        c60.intoArray(t, 6 * NR); c61.intoArray(t, 6 * NR + V);
+        c70.intoArray(t, 7 * NR); c71.intoArray(t, 7 * NR + V);
     }
 
-    /** Micro-kernel for A packed column by column (the MR values of one p adjacent). */
-    private static void kernelColA(int kc, float[] a, int ai, float[] b, int bi, float[] c, int ci, int ldc, int addC) {
-        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
-                c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    /** 8 × 2V kernel, A packed column by column (the 8 values of one p adjacent). */
+    private static void kernelColA8(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         for (int p = 0; p < kc; p++) {
             FloatVector b0 = FloatVector.fromArray(S, b, bi), b1 = FloatVector.fromArray(S, b, bi + V);
             FloatVector x;
@@ -360,36 +431,59 @@ final class Gemm implements AutoCloseable {
             x = FloatVector.broadcast(S, a[ai + 5]); c50 = b0.fma(x, c50); c51 = b1.fma(x, c51);
             x = FloatVector.broadcast(S, a[ai + 6]); c60 = b0.fma(x, c60); c61 = b1.fma(x, c61);
             x = FloatVector.broadcast(S, a[ai + 7]); c70 = b0.fma(x, c70); c71 = b1.fma(x, c71);
-            ai += MR;
+            ai += 8;
             bi += NR;
         }
-        // C += acc (addC = 1), or C = 0 + acc (addC = 0): the masked loads then read nothing, so old NaNs vanish.
-        // The mask comes from a compare, not a branch: a branch that flips late would deoptimise this method.
-        VectorMask<Float> l = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
-        FloatVector.fromArray(S, c, ci, l).add(c00).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c01).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c10).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c11).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c20).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c21).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c30).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c31).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c40).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c41).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c50).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c51).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c60).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c61).intoArray(c, ci + V);
-        ci += ldc;
-        FloatVector.fromArray(S, c, ci, l).add(c70).intoArray(c, ci);
-        FloatVector.fromArray(S, c, ci + V, l).add(c71).intoArray(c, ci + V);
+        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
+        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
+        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
+        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
+        c40.intoArray(t, 4 * NR); c41.intoArray(t, 4 * NR + V);
+        c50.intoArray(t, 5 * NR); c51.intoArray(t, 5 * NR + V);
+        c60.intoArray(t, 6 * NR); c61.intoArray(t, 6 * NR + V);
+        c70.intoArray(t, 7 * NR); c71.intoArray(t, 7 * NR + V);
     }
+
+    /** 4 × 2V kernel for 16-register machines (AVX2: 8 accumulators), A packed row by row. */
+    private static void kernelRowA4(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi), b1 = FloatVector.fromArray(S, b, bi + V);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ai]); c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(S, a[ai + 1 * KC]); c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(S, a[ai + 2 * KC]); c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(S, a[ai + 3 * KC]); c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            ai += 1;
+            bi += NR;
+        }
+        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
+        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
+        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
+        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
+    }
+
+    /** 4 × 2V kernel, A packed column by column. */
+    private static void kernelColA4(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi), b1 = FloatVector.fromArray(S, b, bi + V);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ai]); c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(S, a[ai + 1]); c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(S, a[ai + 2]); c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(S, a[ai + 3]); c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            ai += 4;
+            bi += NR;
+        }
+        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
+        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
+        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
+        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
+    }
+
 
     // ---------------------------------------------------------------------------------------------------------
     // Thread pool
@@ -450,7 +544,7 @@ final class Gemm implements AutoCloseable {
         }
     }
 
-    /** Stops the worker threads (idempotent). */
+    /** Stops the worker threads (idempotent). Afterwards only multiplySerial and small products still work. */
     @Override
     public void close() {
         synchronized (submitLock) {

@@ -35,11 +35,11 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code dX}: dX = dY·W — m=M, n=K, k=N, no transposes;</li>
  *   <li>{@code dW}: dW += dYᵀ·X — m=N, n=K, k=M, transA, accumulating.</li>
  * </ul>
- * Shapes are M x N x K (tokens x out features x in features). Run (2 threads by default):
+ * Shapes are M x N x K (tokens x out features x in features). Run from the repository root (2 threads by default):
  * <pre>
  *   mvn -q -o -pl train test-compile dependency:build-classpath -Dmdep.outputFile=/tmp/cp.txt
  *   java --add-modules jdk.incubator.vector -cp train/target/test-classes:train/target/classes:$(cat /tmp/cp.txt) \
- *        dev.arbor.train.bench.GemmBench [shape ...]
+ *        dev.arbor.train.bench.GemmBench [2048x768x768 ...] [forward|dX|dW ...] [threads=1,2] [time=0.5]
  * </pre>
  * main() prints GFLOP/s (median, min, max over the measurement iterations) next to each JMH score; plain
  * {@code org.openjdk.jmh.Main GemmBench} works too and reports ms/op.
