@@ -37,6 +37,7 @@ import java.nio.file.NoSuchFileException;
                 FoldCommand.class,
                 TrainCommand.class,
                 ReportCommand.class,
+                PrepareDataCommand.class,
                 ServeCommand.class,
                 // subcommands: one line each, keep this list sorted by module
         })

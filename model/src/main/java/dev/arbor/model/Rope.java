@@ -102,26 +102,16 @@ public final class Rope {
     }
 
     /** Rotates `heads` heads of width 2·half stored at x[off...] for position pos. */
-    public void apply(float[] x, int off, int heads, int pos) {
-        float[] c = cos, s = sin;
-        int tab = pos * half;
-        int hd = 2 * half;
-        for (int h = 0; h < heads; h++) {
-            int b = off + h * hd;
-            for (int i = 0; i < half; i++) {
-                float x1 = x[b + i], x2 = x[b + i + half];
-                float ci = c[tab + i], si = s[tab + i];
-                x[b + i] = x1 * ci - x2 * si;
-                x[b + i + half] = x2 * ci + x1 * si;
-            }
-        }
-    }
+    public void apply(float[] x, int off, int heads, int pos) { rotate(x, off, heads, pos, 1f); }
 
     /**
      * The transpose of {@link #apply} (a rotation by −angle): maps the gradient with respect to
      * the rotated vector to the gradient with respect to the unrotated one.
      */
-    public void applyInverse(float[] x, int off, int heads, int pos) {
+    public void applyInverse(float[] x, int off, int heads, int pos) { rotate(x, off, heads, pos, -1f); }
+
+    /** x'[i] = x[i]·cos − x[i+half]·(±sin), x'[i+half] = x[i+half]·cos + x[i]·(±sin). */
+    private void rotate(float[] x, int off, int heads, int pos, float direction) {
         float[] c = cos, s = sin;
         int tab = pos * half;
         int hd = 2 * half;
@@ -129,9 +119,9 @@ public final class Rope {
             int b = off + h * hd;
             for (int i = 0; i < half; i++) {
                 float x1 = x[b + i], x2 = x[b + i + half];
-                float ci = c[tab + i], si = s[tab + i];
-                x[b + i] = x1 * ci + x2 * si;
-                x[b + i + half] = x2 * ci - x1 * si;
+                float ci = c[tab + i], si = direction * s[tab + i];
+                x[b + i] = x1 * ci - x2 * si;
+                x[b + i + half] = x2 * ci + x1 * si;
             }
         }
     }
