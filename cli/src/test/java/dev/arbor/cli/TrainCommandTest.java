@@ -107,6 +107,22 @@ class TrainCommandTest {
     }
 
     @Test
+    void preparedTokenFilesTrainLikeTheText() throws Exception {
+        Path tokens = dir.resolve("text.tokens");
+        CliHarness.Result r = CliHarness.run("prepare-data", text.toString(), "--model", model.toString(), "--out", tokens.toString());
+        assertThat(r.exitCode()).as(r.err()).isZero();
+        assertThat(r.out()).contains("uint16");
+        Path store = dir.resolve("store-tok");
+        CliHarness.Result a = CliHarness.run(train(store, dir.resolve("run-text"), "--steps", "3"));
+        List<String> args = new ArrayList<>(List.of(train(store, dir.resolve("run-tokens"), "--steps", "3")));
+        args.set(args.indexOf(text.toString()), tokens.toString());
+        CliHarness.Result b = CliHarness.run(args.toArray(String[]::new));
+        assertThat(a.exitCode()).as(a.err()).isZero();
+        assertThat(b.exitCode()).as(b.err()).isZero();
+        assertThat(losses(dir.resolve("run-tokens").resolve("metrics.jsonl"))).containsExactlyElementsOf(losses(dir.resolve("run-text").resolve("metrics.jsonl")));
+    }
+
+    @Test
     void badInputGetsOneSentenceAndExitOne() throws Exception {
         Path store = dir.resolve("store-bad");
         CliHarness.Result r = CliHarness.run("train", model.toString(), "--data", dir.resolve("missing.txt").toString(),
