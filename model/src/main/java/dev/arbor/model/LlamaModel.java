@@ -49,6 +49,8 @@ public final class LlamaModel implements AutoCloseable {
     private final double hiddenMaskSum;
     private final Rope rope;
     private final WorkerPool pool;
+    /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
+    private final Gemm gemm;
     private final List<Integer> eosIds;
     private final float attentionScale;
     private Workspace workspace;
@@ -97,6 +99,7 @@ public final class LlamaModel implements AutoCloseable {
         }
         eosIds = readEos(src, cfg);
         pool = new WorkerPool(threads);
+        gemm = new Gemm(threads);
     }
 
     /** Loads a model on all available processors. */
@@ -255,6 +258,7 @@ public final class LlamaModel implements AutoCloseable {
         }
         rope.ensure(maxLen);
         w.ensureScores(maxLen);
+        w.plan = RowPlan.of(tokens);
         for (int l = 0; l < numLayers; l++) layer(l, w, rows);
 
         float[][] out = new float[seqs.size()][];
@@ -262,7 +266,7 @@ public final class LlamaModel implements AutoCloseable {
             r = 0;
             for (int i = 0; i < seqs.size(); i++) {
                 int n = tokens.get(i).length;
-                out[i] = head(w, r, n);
+                out[i] = head(w, r, n, RowPlan.of(List.of(tokens.get(i))));
                 r += n;
             }
         } else {
@@ -272,7 +276,7 @@ public final class LlamaModel implements AutoCloseable {
                 r += tokens.get(i).length;
                 System.arraycopy(w.h, (r - 1) * hidden, w.h, i * hidden, hidden);
             }
-            float[] all = head(w, 0, seqs.size());
+            float[] all = head(w, 0, seqs.size(), RowPlan.decode(seqs.size()));
             for (int i = 0; i < seqs.size(); i++) out[i] = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
         }
         for (int i = 0; i < seqs.size(); i++) seqs.get(i).length += tokens.get(i).length;
@@ -284,7 +288,7 @@ public final class LlamaModel implements AutoCloseable {
         Layer p = layers[l];
         int q = heads * headDim, kv = kvHeads * headDim;
         Ops.rmsNorm(w.h, w.a, rows, hidden, p.inputNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
-        linear(w.a, rows, new Weight[]{p.q, p.k, p.v}, new float[][]{w.q, w.k, w.v});
+        linear(w.a, rows, new Weight[]{p.q, p.k, p.v}, new float[][]{w.q, w.k, w.v}, w.plan);
         for (int r = 0; r < rows; r++) {
             int pos = w.rowPos[r];
             rope.apply(w.q, r * q, heads, pos);
@@ -295,28 +299,100 @@ public final class LlamaModel implements AutoCloseable {
         }
         attention(l, w, rows);
         if (p.headMask != null) Ops.scaleHeads(w.att, rows, heads, headDim, p.headMask);
-        linear(w.att, rows, new Weight[]{p.o}, new float[][]{w.out});
+        linear(w.att, rows, new Weight[]{p.o}, new float[][]{w.out}, w.plan);
         Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
         Ops.rmsNorm(w.h, w.a, rows, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
-        linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up});
+        linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up}, w.plan);
         Ops.swiglu(w.gate, w.up, w.z, rows, ffn, p.ffnMask);
-        linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out});
+        linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
         Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
     }
 
     /** Final norm and LM head for rows [r0, r0+n) of the residual stream: [n, vocab]. */
-    private float[] head(Workspace w, int r0, int n) {
+    private float[] head(Workspace w, int r0, int n, RowPlan plan) {
         float[] normed = new float[n * hidden];
         System.arraycopy(w.h, r0 * hidden, normed, 0, n * hidden);
         Ops.rmsNorm(normed, normed, n, hidden, finalNorm, hiddenMask, hiddenMaskSum, eps, new float[n]);
         float[] logits = new float[Math.multiplyExact(n, vocab)];
-        linear(normed, n, new Weight[]{lmHead}, new float[][]{logits});
+        linear(normed, n, new Weight[]{lmHead}, new float[][]{logits}, plan);
         return logits;
     }
 
     /**
-     * y_j = x·W_jᵀ for each weight. The work is cut into chunks of Matmul.CHUNK rows of one
-     * weight; chunk boundaries do not depend on the thread count, so neither does the result.
+     * Which rows of a batch are prompt segments (a sequence given several tokens) and which are
+     * single decode rows. Prompt segments go through the packed GEMM, decode rows through the
+     * Matmul kernels. Both compute each row independently of the other rows, so a sequence's
+     * result depends only on how many tokens it was itself given, never on what it was batched with.
+     */
+    record RowPlan(int[] segStart, int[] segLen, int[] decodeRows) {
+        static RowPlan of(List<int[]> tokens) {
+            int segs = 0, dec = 0;
+            for (int[] t : tokens) if (t.length > 1) segs++; else dec++;
+            int[] start = new int[segs], len = new int[segs], rows = new int[dec];
+            int r = 0, si = 0, di = 0;
+            for (int[] t : tokens) {
+                if (t.length > 1) { start[si] = r; len[si++] = t.length; } else rows[di++] = r;
+                r += t.length;
+            }
+            return new RowPlan(start, len, rows);
+        }
+
+        static RowPlan decode(int rows) {
+            int[] all = new int[rows];
+            for (int i = 0; i < rows; i++) all[i] = i;
+            return new RowPlan(new int[0], new int[0], all);
+        }
+    }
+
+    /** y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan). */
+    private void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
+        if (plan.segStart().length == 0) {
+            linear(x, rows, ws, ys);
+            return;
+        }
+        for (int j = 0; j < ws.length; j++) {
+            Weight wt = ws[j];
+            int n = wt.rows(), k = wt.cols();
+            float[] wf = widenAll(wt);
+            for (int s = 0; s < plan.segStart().length; s++) {
+                int r0 = plan.segStart()[s];
+                gemm.multiply(plan.segLen()[s], n, k, x, r0 * k, k, false, wf, 0, k, true, ys[j], r0 * n, n, false);
+            }
+        }
+        int dec = plan.decodeRows().length;
+        if (dec == 0) return;
+        // Decode rows: gathered, multiplied by the Matmul kernels, scattered back.
+        int k = ws[0].cols();
+        float[] xd = new float[dec * k];
+        for (int i = 0; i < dec; i++) System.arraycopy(x, plan.decodeRows()[i] * k, xd, i * k, k);
+        float[][] yd = new float[ws.length][];
+        for (int j = 0; j < ws.length; j++) yd[j] = new float[dec * ws[j].rows()];
+        linear(xd, dec, ws, yd);
+        for (int j = 0; j < ws.length; j++) {
+            int n = ws[j].rows();
+            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n, ys[j], plan.decodeRows()[i] * n, n);
+        }
+    }
+
+    /** The whole weight widened to F32 (reused buffer), chunk by chunk on the pool. */
+    private float[] widenAll(Weight wt) {
+        Workspace w = workspace;
+        int n = wt.rows(), k = wt.cols();
+        if (w.widened == null || w.widened.length < n * k) w.widened = new float[n * k];
+        float[] dst = w.widened;
+        float[][] scratch = w.scratch;
+        pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
+            int r0 = chunk * Matmul.CHUNK, cnt = Math.min(Matmul.CHUNK, n - r0);
+            Matmul.widen(wt, r0, cnt, scratch[thread]);
+            System.arraycopy(scratch[thread], 0, dst, r0 * k, cnt * k);
+        });
+        return dst;
+    }
+
+    /**
+     * y_j = x·W_jᵀ for each weight by the Matmul kernels. The work is cut into chunks of
+     * Matmul.CHUNK rows of one weight; chunk boundaries do not depend on the thread count, so
+     * neither does the result.
      */
     private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
         int[] firstChunk = new int[ws.length + 1];
@@ -359,6 +435,8 @@ public final class LlamaModel implements AutoCloseable {
         final int[] rowPos;
         final float[][] scratch;
         float[][] scores;
+        RowPlan plan;
+        float[] widened;
 
         Workspace(LlamaModel m, int rows) {
             this.rows = rows;
@@ -387,7 +465,10 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    @Override public void close() { pool.close(); }
+    @Override public void close() {
+        pool.close();
+        gemm.close();
+    }
 
     @Override public String toString() { return "LlamaModel(" + where + ")"; }
 }

@@ -25,7 +25,9 @@ class DecodeTest {
                 for (int t = 5; t < tokens.length; t++) {
                     last = m.step(s, tokens[t]);
                     float[] want = Arrays.copyOfRange(full, t * v, (t + 1) * v);
-                    assertThat(Goldens.maxRel(last, want)).as("%s position %d", name, t).isLessThanOrEqualTo(1e-6);
+                    // prompts go through the packed GEMM, single tokens through the decode kernels: two
+                    // summation orders, each within 1e-5 of the f64 reference, apart by f32 rounding only
+                    assertThat(Goldens.maxRel(last, want)).as("%s position %d", name, t).isLessThanOrEqualTo(5e-6);
                 }
                 assertThat(s.length()).isEqualTo(tokens.length);
             }

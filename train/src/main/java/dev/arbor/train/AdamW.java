@@ -1,5 +1,6 @@
 package dev.arbor.train;
 
+import dev.arbor.model.Gemm;
 import dev.arbor.format.ArborException;
 import dev.arbor.format.DType;
 import dev.arbor.format.SafetensorsFile;

@@ -1,5 +1,6 @@
 package dev.arbor.train;
 
+import dev.arbor.model.Gemm;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.arbor.format.Checkpoint;

@@ -1,5 +1,6 @@
 package dev.arbor.train;
 
+import dev.arbor.model.Gemm;
 import dev.arbor.format.Checkpoint;
 import dev.arbor.format.LlamaTensors;
 import dev.arbor.grow.Folder;

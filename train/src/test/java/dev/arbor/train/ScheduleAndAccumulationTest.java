@@ -1,5 +1,6 @@
 package dev.arbor.train;
 
+import dev.arbor.model.Gemm;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 

@@ -1,4 +1,4 @@
-package dev.arbor.train;
+package dev.arbor.model;
 
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

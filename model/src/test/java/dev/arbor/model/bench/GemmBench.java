@@ -1,4 +1,4 @@
-package dev.arbor.train.bench;
+package dev.arbor.model.bench;
 
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -39,7 +39,7 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  *   mvn -q -o -pl train test-compile dependency:build-classpath -Dmdep.outputFile=/tmp/cp.txt
  *   java --add-modules jdk.incubator.vector -cp train/target/test-classes:train/target/classes:$(cat /tmp/cp.txt) \
- *        dev.arbor.train.bench.GemmBench [2048x768x768 ...] [forward|dX|dW ...] [threads=1,2] [time=0.5]
+ *        dev.arbor.model.bench.GemmBench [2048x768x768 ...] [forward|dX|dW ...] [threads=1,2] [time=0.5]
  * </pre>
  * main() prints GFLOP/s (median, min, max over the measurement iterations) next to each JMH score; plain
  * {@code org.openjdk.jmh.Main GemmBench} works too and reports ms/op.
@@ -73,8 +73,8 @@ public class GemmBench {
             default -> throw new IllegalArgumentException(use);
         }
         c = new float[m * n];
-        // Gemm is package-private in dev.arbor.train: reach it reflectively from this package
-        Class<?> cls = Class.forName("dev.arbor.train.Gemm");
+        // reached reflectively (written when Gemm was package-private)
+        Class<?> cls = Class.forName("dev.arbor.model.Gemm");
         var lookup = MethodHandles.privateLookupIn(cls, MethodHandles.lookup());
         gemm = (AutoCloseable) lookup.findConstructor(cls, MethodType.methodType(void.class, int.class)).invoke(threads);
         multiply = lookup.findVirtual(cls, "multiply", MethodType.methodType(void.class, int.class, int.class, int.class,

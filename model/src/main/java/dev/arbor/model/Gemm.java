@@ -1,4 +1,4 @@
-package dev.arbor.train;
+package dev.arbor.model;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -39,10 +39,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Measured on the 2-core AVX-512 (Zen 5) development VM: about 180 GFLOP/s on one thread and 280–360 GFLOP/s on
  * two for the training shapes, against an FMA peak of 221 / 431 GFLOP/s with 512-bit vectors (see GemmBench).
  */
-final class Gemm implements AutoCloseable {
+public final class Gemm implements AutoCloseable {
 
     @FunctionalInterface
-    interface IndexBody { void run(int index, int thread); }
+    public interface IndexBody { void run(int index, int thread); }
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int V = S.length();
@@ -83,7 +83,7 @@ final class Gemm implements AutoCloseable {
     private volatile long generation;
     private volatile Thread jobCaller;
 
-    Gemm(int threads) {
+    public Gemm(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1: " + threads);
         this.threads = threads;
         this.workspaces = new Workspace[threads];
@@ -95,7 +95,7 @@ final class Gemm implements AutoCloseable {
         }
     }
 
-    int threads() { return threads; }
+    public int threads() { return threads; }
 
     /**
      * C = A·B (accumulate=false: C's old contents are ignored, even NaN) or C += A·B (accumulate=true), on the pool.
@@ -103,7 +103,7 @@ final class Gemm implements AutoCloseable {
      * a[aOff + p*lda + i] when transA. B is k×n: row-major at b[bOff + p*ldb + j] when !transB, or transposed (n×k)
      * at b[bOff + j*ldb + p] when transB. C is m×n row-major at c[cOff + i*ldc + j].
      */
-    void multiply(int m, int n, int k,
+    public void multiply(int m, int n, int k,
                   float[] a, int aOff, int lda, boolean transA,
                   float[] b, int bOff, int ldb, boolean transB,
                   float[] c, int cOff, int ldc, boolean accumulate) {
@@ -122,7 +122,7 @@ final class Gemm implements AutoCloseable {
     }
 
     /** The same product computed on the calling thread only (for callers that parallelise over many small products). */
-    void multiplySerial(int m, int n, int k,
+    public void multiplySerial(int m, int n, int k,
                         float[] a, int aOff, int lda, boolean transA,
                         float[] b, int bOff, int ldb, boolean transB,
                         float[] c, int cOff, int ldc, boolean accumulate) {
@@ -489,7 +489,7 @@ final class Gemm implements AutoCloseable {
     // Thread pool
 
     /** Runs body.run(i, thread) for i in [0, n) on the pool, thread in [0, threads()); returns when all are done; rethrows the first exception. */
-    void parallelFor(int n, IndexBody body) {
+    public void parallelFor(int n, IndexBody body) {
         if (n <= 0) return;
         Thread me = Thread.currentThread();
         int self = selfId(me);
