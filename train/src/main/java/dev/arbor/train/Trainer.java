@@ -196,6 +196,11 @@ public final class Trainer implements AutoCloseable {
                     saved.clip, saved.rampSteps, saved.evalEvery, saved.evalBatches, saved.saveEvery, saved.seed,
                     saved.valFraction, saved.threads, saved.saveDtype);
         }
+        long done = state.path("step").asLong();
+        if (done >= saved.steps) {
+            throw new ArborException(checkpoint.describe() + " is the end of its run (step " + done + " of " + saved.steps
+                    + "); give a larger --steps to train it further.");
+        }
         String hash = state.path("data").path("source_sha256").asText();
         if (!hash.equals(data.sourceSha256())) {
             throw new ArborException("The data differs from the data this run was trained on (sha256 " + abbrev(hash)

@@ -103,6 +103,14 @@ class TrainerTest {
         }
         List<Double> b = losses(resumedLog);
         assertThat(b).containsExactlyElementsOf(a);          // bit for bit (Double equality)
+        // the last checkpoint is the end of its run: resuming it needs a larger step count
+        try (Checkpoint end = Checkpoint.open(full.saved.get(3))) {
+            assertThatThrownBy(() -> Trainer.resume(end, corpus, dir.resolve("end.jsonl"), null))
+                    .hasMessageContaining("is the end of its run (step 8 of 8)");
+            try (Trainer more = Trainer.resume(end, corpus, dir.resolve("more.jsonl"), 10L)) {
+                assertThat(more.step()).isEqualTo(8);
+            }
+        }
         // and the final weights are identical too
         try (Checkpoint x = Checkpoint.open(full.saved.get(3)); Checkpoint y = Checkpoint.open(rest.saved.get(1))) {
             for (String name : LlamaTensors.expectedShapes(x.requireConfig()).keySet()) {
