@@ -21,7 +21,9 @@ import java.nio.ByteOrder;
  * register-blocked dot-product micro-kernels over them: 4 rows of x × 3 rows of W (12
  * accumulators, which with 3 weight vectors and 1 input vector fill AVX2's 16 registers), with
  * 1×3, 4×1 and 1×1 kernels for the edges. Widening a chunk once and reusing it for every row
- * of x keeps prompt processing compute-bound; at T = 1 (decode) the same loop streams W once.
+ * of x keeps prompt processing compute-bound. At T ≤ {@link #DIRECT_MAX_T} (decode), which is
+ * bound by memory bandwidth, the scratch round trip is skipped: 1×4 kernels read W straight from
+ * its segment and widen in-register (see {@link #multiplyDirect}).
  *
  * <p>Every output element is computed in the same order whichever kernel produces it (one
  * 8-lane FMA accumulator over k, a fixed pairwise lane sum, then a scalar FMA tail), so a row's
@@ -50,6 +52,15 @@ final class Matmul {
      * y[t·ldy + yOff + n] = Σ_k x[t·K + k]·W[n, k] for t in [0, T), n in [n0, n1).
      */
     static void multiply(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff, float[] scratch) {
+        if (t <= DIRECT_MAX_T) {
+            multiplyDirect(x, t, w, n0, n1, y, ldy, yOff);
+        } else {
+            multiplyWidened(x, t, w, n0, n1, y, ldy, yOff, scratch);
+        }
+    }
+
+    /** {@link #multiply} by widening each chunk of W into scratch and reusing it for every row of x. */
+    static void multiplyWidened(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff, float[] scratch) {
         int k = w.cols();
         for (int c0 = n0; c0 < n1; c0 += CHUNK) {
             int c1 = Math.min(c0 + CHUNK, n1);
@@ -105,17 +116,158 @@ final class Matmul {
         int bound = n - LANES + 1;
         long base = from * 2;
         for (; i < bound; i += LANES) {
-            ShortVector s = ShortVector.fromMemorySegment(S, seg, base + 2L * i, LE);
-            IntVector h = (IntVector) s.convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
-            IntVector mag = h.and(0x7FFF);
-            IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
-            IntVector shifted = mag.lanewise(VectorOperators.LSHL, 13);
-            IntVector finite = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-            VectorMask<Integer> special = mag.compare(VectorOperators.GE, 0x7C00);
-            IntVector bits = finite.blend(shifted.or(0x7F800000), special).or(sign);
-            bits.reinterpretAsFloats().intoArray(dst, i);
+            f16ToF32(ShortVector.fromMemorySegment(S, seg, base + 2L * i, LE)).intoArray(dst, i);
         }
         for (; i < n; i++) dst[i] = Float.float16ToFloat(seg.getAtIndex(I16, from + i));
+    }
+
+    /** Eight halves widened to floats, exactly (see {@link #widenF16}). */
+    private static FloatVector f16ToF32(ShortVector s) {
+        IntVector h = (IntVector) s.convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+        IntVector mag = h.and(0x7FFF);
+        IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+        IntVector shifted = mag.lanewise(VectorOperators.LSHL, 13);
+        IntVector finite = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        VectorMask<Integer> special = mag.compare(VectorOperators.GE, 0x7C00);
+        return finite.blend(shifted.or(0x7F800000), special).or(sign).reinterpretAsFloats();
+    }
+
+    /** Eight bfloats widened to floats: a bfloat is the high half of a float. */
+    private static FloatVector bf16ToF32(ShortVector s) {
+        IntVector bits = (IntVector) s.convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+        return bits.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    // ---- Direct path for few rows of x (decode) ----
+    //
+    // At T = 1 each weight is used once, so the product is bound by memory bandwidth: widening a
+    // chunk into scratch (a 4-byte write and re-read per 2-byte weight) only adds traffic. Here the
+    // kernels read W straight from its segment, widen in-register and accumulate 4 weight rows at a
+    // time (4 independent FMA chains hide the FMA latency and keep several streams of loads in
+    // flight; 8 rows measured slower on AVX2, the extra widening temporaries spill). Each output
+    // keeps the exact order of dot1x1: widening is exact, so results are bitwise those of the
+    // scratch path.
+
+    /** Up to this many rows of x take the direct path; beyond, the scratch path's 4×3 kernels reuse each widened weight. */
+    static final int DIRECT_MAX_T = 3;
+
+    /** y[t·ldy + yOff + n] = Σ_k x[t·K + k]·W[n, k], reading W in place (same result as the scratch path). */
+    static void multiplyDirect(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff) {
+        int k = w.cols();
+        MemorySegment seg = w.data();
+        DType d = w.dtype();
+        if (!supports(d)) throw new IllegalStateException("unsupported weight dtype " + d);
+        int p = n0;
+        // rows of x inside: the 4 weight rows are still in L1 when the next row of x reads them
+        for (; p + 4 <= n1; p += 4) {
+            long wo = (long) p * k;
+            for (int r = 0; r < t; r++) {
+                int xo = r * k, yo = r * ldy + yOff + p;
+                switch (d) {
+                    case BF16 -> dot1x4Bf16(x, xo, k, seg, wo, y, yo);
+                    case F16 -> dot1x4F16(x, xo, k, seg, wo, y, yo);
+                    default -> dot1x4F32(x, xo, k, seg, wo, y, yo);
+                }
+            }
+        }
+        for (; p < n1; p++) {
+            for (int r = 0; r < t; r++) y[r * ldy + yOff + p] = dot1x1(x, r * k, k, seg, (long) p * k, d);
+        }
+    }
+
+    /** Element i (an element index) of a weight segment, widened. */
+    private static float weightAt(MemorySegment seg, long i, DType d) {
+        return switch (d) {
+            case BF16 -> Float.intBitsToFloat((seg.getAtIndex(I16, i) & 0xFFFF) << 16);
+            case F16 -> Float.float16ToFloat(seg.getAtIndex(I16, i));
+            default -> seg.getAtIndex(F32, i);
+        };
+    }
+
+    /** One row of W (from element wo) against one row of x, in dot1x1's order. */
+    private static float dot1x1(float[] x, int xo, int k, MemorySegment seg, long wo, DType d) {
+        FloatVector a = FloatVector.zero(F);
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            long o = wo + i;
+            FloatVector wv = switch (d) {
+                case BF16 -> bf16ToF32(ShortVector.fromMemorySegment(S, seg, 2 * o, LE));
+                case F16 -> f16ToF32(ShortVector.fromMemorySegment(S, seg, 2 * o, LE));
+                default -> FloatVector.fromMemorySegment(F, seg, 4 * o, LE);
+            };
+            a = FloatVector.fromArray(F, x, xo + i).fma(wv, a);
+        }
+        float s = sum(a);
+        for (; i < k; i++) s = Math.fma(x[xo + i], weightAt(seg, wo + i, d), s);
+        return s;
+    }
+
+    /** The scalar tails of 4 rows (k % 8 columns from i), after their vector sums s0..s3. */
+    private static void tail4(float[] x, int xo, int i, int k, MemorySegment seg, long wo, DType d,
+                              float s0, float s1, float s2, float s3, float[] y, int yo) {
+        for (; i < k; i++) {
+            float xi = x[xo + i];
+            long o = wo + i;
+            s0 = Math.fma(xi, weightAt(seg, o, d), s0);
+            s1 = Math.fma(xi, weightAt(seg, o + k, d), s1);
+            s2 = Math.fma(xi, weightAt(seg, o + 2L * k, d), s2);
+            s3 = Math.fma(xi, weightAt(seg, o + 3L * k, d), s3);
+        }
+        y[yo] = s0;
+        y[yo + 1] = s1;
+        y[yo + 2] = s2;
+        y[yo + 3] = s3;
+    }
+
+    // One kernel per dtype, so the hot loop has no dtype switch in it.
+
+    private static void dot1x4Bf16(float[] x, int xo, int k, MemorySegment seg, long wo, float[] y, int yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long b0 = 2 * wo, b1 = b0 + 2L * k, b2 = b1 + 2L * k, b3 = b2 + 2L * k;
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long o = 2L * i;
+            a0 = xv.fma(bf16ToF32(ShortVector.fromMemorySegment(S, seg, b0 + o, LE)), a0);
+            a1 = xv.fma(bf16ToF32(ShortVector.fromMemorySegment(S, seg, b1 + o, LE)), a1);
+            a2 = xv.fma(bf16ToF32(ShortVector.fromMemorySegment(S, seg, b2 + o, LE)), a2);
+            a3 = xv.fma(bf16ToF32(ShortVector.fromMemorySegment(S, seg, b3 + o, LE)), a3);
+        }
+        tail4(x, xo, i, k, seg, wo, DType.BF16, sum(a0), sum(a1), sum(a2), sum(a3), y, yo);
+    }
+
+    private static void dot1x4F16(float[] x, int xo, int k, MemorySegment seg, long wo, float[] y, int yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long b0 = 2 * wo, b1 = b0 + 2L * k, b2 = b1 + 2L * k, b3 = b2 + 2L * k;
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long o = 2L * i;
+            a0 = xv.fma(f16ToF32(ShortVector.fromMemorySegment(S, seg, b0 + o, LE)), a0);
+            a1 = xv.fma(f16ToF32(ShortVector.fromMemorySegment(S, seg, b1 + o, LE)), a1);
+            a2 = xv.fma(f16ToF32(ShortVector.fromMemorySegment(S, seg, b2 + o, LE)), a2);
+            a3 = xv.fma(f16ToF32(ShortVector.fromMemorySegment(S, seg, b3 + o, LE)), a3);
+        }
+        tail4(x, xo, i, k, seg, wo, DType.F16, sum(a0), sum(a1), sum(a2), sum(a3), y, yo);
+    }
+
+    private static void dot1x4F32(float[] x, int xo, int k, MemorySegment seg, long wo, float[] y, int yo) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        long b0 = 4 * wo, b1 = b0 + 4L * k, b2 = b1 + 4L * k, b3 = b2 + 4L * k;
+        int i = 0;
+        int bound = F.loopBound(k);
+        for (; i < bound; i += LANES) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + i);
+            long o = 4L * i;
+            a0 = xv.fma(FloatVector.fromMemorySegment(F, seg, b0 + o, LE), a0);
+            a1 = xv.fma(FloatVector.fromMemorySegment(F, seg, b1 + o, LE), a1);
+            a2 = xv.fma(FloatVector.fromMemorySegment(F, seg, b2 + o, LE), a2);
+            a3 = xv.fma(FloatVector.fromMemorySegment(F, seg, b3 + o, LE), a3);
+        }
+        tail4(x, xo, i, k, seg, wo, DType.F32, sum(a0), sum(a1), sum(a2), sum(a3), y, yo);
     }
 
     /** Sum of the 8 lanes in a fixed pairwise order (reduceLanes may reassociate differently when compiled). */

@@ -22,14 +22,15 @@ import java.util.Collection;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The engine's matrix kernel y = x·Wᵀ on all threads, at decode (T = 1) and prompt (T = 512)
- * sizes, for the small model's largest layer shapes. Run:
+ * The engine's matrix kernel y = x·Wᵀ on all threads, at decode (T = 1; T = 3, the largest batch
+ * of the direct path) and prompt (T = 512) sizes, for the small model's largest layer shapes. Run:
  * <pre>
  *   cd model && mvn -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt
  *   java --add-modules jdk.incubator.vector -cp target/test-classes:target/classes:$(cat target/cp.txt) \
  *        dev.arbor.model.bench.MatmulBench
  * </pre>
- * main() prints GFLOP/s and GB/s of weights next to each JMH score.
+ * main() prints GFLOP/s and GB/s of weights next to each JMH score. For a subset, run JMH's own main,
+ * e.g. {@code org.openjdk.jmh.Main MatmulBench -p tokens=1 -p dtype=BF16 -jvmArgsAppend "--add-modules jdk.incubator.vector"}.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -39,7 +40,7 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 public class MatmulBench {
     @Param({"BF16", "F32"}) public String dtype;
-    @Param({"1", "512"}) public int tokens;
+    @Param({"1", "3", "512"}) public int tokens;
     @Param({"2048x768", "768x2048", "32000x768"}) public String shape;   // N x K (up/down projection, LM head)
     @Param({"0"}) public int threads;   // 0 = all cores
 
