@@ -1,7 +1,6 @@
 package dev.arbor.model;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -60,14 +59,14 @@ final class Ops {
             int bound = F.loopBound(f);
             for (; i < bound; i += LANES) {
                 FloatVector g = FloatVector.fromArray(F, gate, o + i);
-                FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+                FloatVector silu = g.div(Exp.exp(g.neg()).add(1f));
                 FloatVector v = silu.mul(FloatVector.fromArray(F, up, o + i));
                 if (mask != null) v = v.mul(FloatVector.fromArray(F, mask, i));
                 v.intoArray(z, o + i);
             }
             for (; i < f; i++) {
                 float g = gate[o + i];
-                float v = g / (1f + (float) Math.exp(-g)) * up[o + i];
+                float v = g / (1f + Exp.exp(-g)) * up[o + i];
                 z[o + i] = mask == null ? v : v * mask[i];
             }
         }
@@ -139,13 +138,13 @@ final class Ops {
         int bound = F.loopBound(n);
         FloatVector acc = FloatVector.zero(F);
         for (; i < bound; i += LANES) {
-            FloatVector e = FloatVector.fromArray(F, scores, i).sub(max).lanewise(VectorOperators.EXP);
+            FloatVector e = Exp.exp(FloatVector.fromArray(F, scores, i).sub(max));
             e.intoArray(scores, i);
             acc = acc.add(e);
         }
         double total = Matmul.sum(acc);
         for (; i < n; i++) {
-            float e = (float) Math.exp(scores[i] - max);
+            float e = Exp.exp(scores[i] - max);
             scores[i] = e;
             total += e;
         }

@@ -1,5 +1,6 @@
 package dev.arbor.train;
 
+import dev.arbor.model.Exp;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -9,10 +10,9 @@ import jdk.incubator.vector.VectorSpecies;
  * (or one contiguous range) and has a fixed summation order, so results do not depend on how
  * rows are spread over threads.
  *
- * <p>exp is computed here ({@link #exp(FloatVector)}) from IEEE operations only, not with the
- * Vector API's EXP or Math.exp: those may differ by an ulp between the interpreter and JIT-compiled
- * code, and a resumed run reaches each step in a different JIT state, so exact resume needs a
- * function whose bits never depend on it.
+ * <p>exp is {@link Exp} (IEEE operations only), not the Vector API's EXP or Math.exp: those may
+ * differ by an ulp between the interpreter and JIT-compiled code, and a resumed run reaches each
+ * step in a different JIT state, so exact resume needs a function whose bits never depend on it.
  */
 final class Kernels {
     private Kernels() {}
@@ -20,46 +20,11 @@ final class Kernels {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = F.length();
 
-    // exp(x) = 2^n · e^r, n = round(x·log2 e), r = x − n·ln 2 (in two parts), e^r by Cephes' expf polynomial.
-    private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
-    private static final float MAGIC = 12582912f;   // 1.5·2^23: adding and subtracting it rounds to an integer
-    private static final float LO = -87.33654f, HI = 88f;   // above 88 the result is e^88 (2^127 must stay finite)
-    private static final float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f,
-            P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
+    /** e^x lane by lane, JIT-independent (see {@link Exp}). */
+    static FloatVector exp(FloatVector x) { return Exp.exp(x); }
 
-    /** e^x lane by lane (relative error ~1e-7); below −87.3 the result is 0, above 88 it is e^88. */
-    static FloatVector exp(FloatVector x) {
-        var under = x.lt(LO);
-        FloatVector xc = x.max(LO).min(HI);
-        FloatVector n = xc.mul(LOG2E).add(MAGIC).sub(MAGIC);
-        FloatVector r = n.fma(FloatVector.broadcast(F, -LN2_HI), xc);
-        r = n.fma(FloatVector.broadcast(F, -LN2_LO), r);
-        FloatVector p = r.fma(FloatVector.broadcast(F, P0), FloatVector.broadcast(F, P1));
-        p = p.fma(r, FloatVector.broadcast(F, P2));
-        p = p.fma(r, FloatVector.broadcast(F, P3));
-        p = p.fma(r, FloatVector.broadcast(F, P4));
-        p = p.fma(r, FloatVector.broadcast(F, P5));
-        FloatVector y = p.fma(r.mul(r), r).add(1f);
-        var pow2 = ((jdk.incubator.vector.IntVector) n.convert(VectorOperators.F2I, 0)).add(127)
-                .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-        return y.mul(pow2).blend(0f, under);
-    }
-
-    /** The same function on one float (for loop tails), bit for bit equal to a lane of {@link #exp(FloatVector)}. */
-    static float exp(float x) {
-        if (x < LO) return 0f;
-        float xc = Math.min(Math.max(x, LO), HI);
-        float n = xc * LOG2E + MAGIC - MAGIC;
-        float r = Math.fma(n, -LN2_HI, xc);
-        r = Math.fma(n, -LN2_LO, r);
-        float p = Math.fma(r, P0, P1);
-        p = Math.fma(p, r, P2);
-        p = Math.fma(p, r, P3);
-        p = Math.fma(p, r, P4);
-        p = Math.fma(p, r, P5);
-        float y = Math.fma(p, r * r, r) + 1f;
-        return y * Float.intBitsToFloat(((int) n + 127) << 23);
-    }
+    /** The same function on one float, bit for bit a lane of {@link #exp(FloatVector)}. */
+    static float exp(float x) { return Exp.exp(x); }
 
     /** z = silu(g) ⊙ u (⊙ m), silu(g) = g·σ(g), over [from, to); mask indexed by i % width. */
     static void swiglu(float[] g, float[] u, float[] z, int from, int to, float[] mask, int width) {
