@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.arbor.format.ArborException;
 import dev.arbor.format.Checkpoint;
 import dev.arbor.format.ModelSource;
+import dev.arbor.grow.Grower;
 import dev.arbor.train.Trainer;
 import dev.arbor.train.data.TokenCorpus;
 import dev.arbor.train.report.TrainingReport;
@@ -24,6 +25,7 @@ import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
@@ -172,15 +174,11 @@ final class TrainCommand implements Callable<Integer> {
 
     /** The ramp length recorded by the last growth in growth.json, else 100. */
     private static int growthRampSteps(ModelSource src) {
-        var f = src.sideFile("growth.json");
-        if (f.isEmpty()) return 100;
         try {
-            JsonNode n = Output.JSON.readTree(Files.readString(f.get()));
-            JsonNode events = n.has("events") ? n.get("events") : n;
-            JsonNode last = events.isArray() && !events.isEmpty() ? events.get(events.size() - 1) : events;
-            return last.path("ramp_steps").asInt(100);
-        } catch (IOException | RuntimeException e) {
-            return 100;
+            List<JsonNode> events = Grower.previousEvents(src);
+            return events.isEmpty() ? 100 : events.getLast().path("ramp_steps").asInt(100);
+        } catch (ArborException e) {
+            return 100;   // an unreadable growth.json only loses the default; --ramp-steps still works
         }
     }
 

@@ -20,32 +20,26 @@ final class Kernels {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     private static final int LANES = F.length();
 
-    /** e^x lane by lane, JIT-independent (see {@link Exp}). */
-    static FloatVector exp(FloatVector x) { return Exp.exp(x); }
-
-    /** The same function on one float, bit for bit a lane of {@link #exp(FloatVector)}. */
-    static float exp(float x) { return Exp.exp(x); }
-
     /** z = silu(g) ⊙ u (⊙ m), silu(g) = g·σ(g), over [from, to); mask indexed by i % width. */
     static void swiglu(float[] g, float[] u, float[] z, int from, int to, float[] mask, int width) {
         if (mask == null) {
             int i = from;
             for (int bound = from + F.loopBound(to - from); i < bound; i += LANES) {
                 FloatVector gv = FloatVector.fromArray(F, g, i);
-                FloatVector sig = exp(gv.neg()).add(1f);
+                FloatVector sig = Exp.exp(gv.neg()).add(1f);
                 gv.div(sig).mul(FloatVector.fromArray(F, u, i)).intoArray(z, i);
             }
-            for (; i < to; i++) z[i] = g[i] / (1f + exp(-g[i])) * u[i];
+            for (; i < to; i++) z[i] = g[i] / (1f + Exp.exp(-g[i])) * u[i];
             return;
         }
         for (int r = from; r < to; r += width) {
             int i = 0;
             for (int bound = F.loopBound(width); i < bound; i += LANES) {
                 FloatVector gv = FloatVector.fromArray(F, g, r + i);
-                FloatVector sig = exp(gv.neg()).add(1f);
+                FloatVector sig = Exp.exp(gv.neg()).add(1f);
                 gv.div(sig).mul(FloatVector.fromArray(F, u, r + i)).mul(FloatVector.fromArray(F, mask, i)).intoArray(z, r + i);
             }
-            for (; i < width; i++) z[r + i] = g[r + i] / (1f + exp(-g[r + i])) * u[r + i] * mask[i];
+            for (; i < width; i++) z[r + i] = g[r + i] / (1f + Exp.exp(-g[r + i])) * u[r + i] * mask[i];
         }
     }
 
@@ -60,7 +54,7 @@ final class Kernels {
                 FloatVector gv = FloatVector.fromArray(F, g, r + i);
                 FloatVector d = FloatVector.fromArray(F, dz, r + i);
                 if (mask != null) d = d.mul(FloatVector.fromArray(F, mask, i));
-                FloatVector sig = FloatVector.broadcast(F, 1f).div(exp(gv.neg()).add(1f));
+                FloatVector sig = FloatVector.broadcast(F, 1f).div(Exp.exp(gv.neg()).add(1f));
                 d.mul(gv.mul(sig)).intoArray(du, r + i);
                 FloatVector dsilu = sig.mul(gv.mul(sig.neg().add(1f)).add(1f));
                 d.mul(FloatVector.fromArray(F, u, r + i)).mul(dsilu).intoArray(dz, r + i);
@@ -68,7 +62,7 @@ final class Kernels {
             for (; i < width; i++) {
                 float gi = g[r + i];
                 float d = mask == null ? dz[r + i] : dz[r + i] * mask[i];
-                float sig = 1f / (1f + exp(-gi));
+                float sig = 1f / (1f + Exp.exp(-gi));
                 du[r + i] = d * (gi * sig);
                 dz[r + i] = d * u[r + i] * (sig * (1f + gi * (1f - sig)));
             }
@@ -93,14 +87,14 @@ final class Kernels {
         int i = 0;
         FloatVector acc = FloatVector.zero(F);
         for (int bound = F.loopBound(n); i < bound; i += LANES) {
-            FloatVector e = exp(FloatVector.fromArray(F, x, off + i).sub(shift));
+            FloatVector e = Exp.exp(FloatVector.fromArray(F, x, off + i).sub(shift));
             e.intoArray(x, off + i);
             acc = acc.add(e);
         }
         double s = 0;
         for (int l = 0; l < LANES; l++) s += acc.lane(l);
         for (; i < n; i++) {
-            float e = exp(x[off + i] - shift);
+            float e = Exp.exp(x[off + i] - shift);
             x[off + i] = e;
             s += e;
         }
@@ -112,11 +106,11 @@ final class Kernels {
         int i = 0;
         FloatVector acc = FloatVector.zero(F);
         for (int bound = F.loopBound(n); i < bound; i += LANES) {
-            acc = acc.add(exp(FloatVector.fromArray(F, x, off + i).sub(shift)));
+            acc = acc.add(Exp.exp(FloatVector.fromArray(F, x, off + i).sub(shift)));
         }
         double s = 0;
         for (int l = 0; l < LANES; l++) s += acc.lane(l);
-        for (; i < n; i++) s += exp(x[off + i] - shift);
+        for (; i < n; i++) s += Exp.exp(x[off + i] - shift);
         return s;
     }
 
@@ -124,9 +118,9 @@ final class Kernels {
     static void expShiftScale(float[] x, int off, int n, float shift, float scale) {
         int i = 0;
         for (int bound = F.loopBound(n); i < bound; i += LANES) {
-            exp(FloatVector.fromArray(F, x, off + i).sub(shift)).mul(scale).intoArray(x, off + i);
+            Exp.exp(FloatVector.fromArray(F, x, off + i).sub(shift)).mul(scale).intoArray(x, off + i);
         }
-        for (; i < n; i++) x[off + i] = exp(x[off + i] - shift) * scale;
+        for (; i < n; i++) x[off + i] = Exp.exp(x[off + i] - shift) * scale;
     }
 
     /** x ← x·s over [off, off+n). */

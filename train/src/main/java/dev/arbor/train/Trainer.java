@@ -383,7 +383,8 @@ public final class Trainer implements AutoCloseable {
         pos.put("index", batcher.state().index());
         if (ramp.active()) state.put("ramp_k", ramp.state().k());
         state.set("settings", JSON.valueToTree(s));
-        state.set("data", dataInfo());
+        ObjectNode data = dataInfo();
+        state.set("data", data);
         state.set("start", JSON.valueToTree(startInfo));
         Path stateFile = tmpDir.resolve(STATE_FILE);
         Files.writeString(stateFile, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(state));
@@ -395,7 +396,7 @@ public final class Trainer implements AutoCloseable {
         op.put("step", step);
         op.put("tokens", tokens);
         op.put("settings", s.asMap());
-        op.put("data", JSON.convertValue(dataInfo(), Map.class));
+        op.put("data", JSON.convertValue(data, Map.class));
         op.put("start", startInfo);
         if (ramp.ramping()) {
             op.put("ramp", Map.of("k", ramp.state().k(), "steps", ramp.state().steps(), "mask", (double) ramp.current(),
