@@ -200,7 +200,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** A new, empty sequence for this model. */
-    public Sequence newSequence() { return new Sequence(this, numLayers, kvHeads * headDim); }
+    public Sequence newSequence() { return new Sequence(this, numLayers, kvHeads, headDim); }
 
     /** Logits at every position of a fresh sequence, row-major [T, vocab]. */
     public float[] logits(int[] tokens) {
@@ -294,8 +294,7 @@ public final class LlamaModel implements AutoCloseable {
             rope.apply(w.q, r * q, heads, pos);
             rope.apply(w.k, r * kv, kvHeads, pos);
             Sequence s = w.rowSeq[r];
-            System.arraycopy(w.k, r * kv, s.keys[l], pos * kv, kv);
-            System.arraycopy(w.v, r * kv, s.values[l], pos * kv, kv);
+            for (int g = 0; g < kvHeads; g++) s.put(l, g, pos, w.k, r * kv + g * headDim, w.v, r * kv + g * headDim);
         }
         attention(l, w, rows);
         if (p.headMask != null) Ops.scaleHeads(w.att, rows, heads, headDim, p.headMask);
@@ -407,18 +406,16 @@ public final class LlamaModel implements AutoCloseable {
         });
     }
 
+    /** Every (row, query head) pair is one chunk of work: decode's single row still uses all threads. */
     private void attention(int l, Workspace w, int rows) {
         int group = heads / kvHeads;
         int qStride = heads * headDim;
-        pool.run(rows, (r, thread) -> {
-            float[] scores = w.scores[thread];
+        pool.run(rows * heads, (chunk, thread) -> {
+            int r = chunk / heads, j = chunk % heads;
             Sequence s = w.rowSeq[r];
-            int pos = w.rowPos[r];
-            for (int j = 0; j < heads; j++) {
-                int o = r * qStride + j * headDim;
-                Ops.attendOne(w.q, o, s.keys[l], s.values[l], s.kvStride, j / group, headDim, pos,
-                        attentionScale, scores, w.att, o);
-            }
+            int o = r * qStride + j * headDim, g = j / group;
+            Attention.attend(w.q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, w.rowPos[r],
+                    attentionScale, w.scores[thread], w.att, o);
         });
     }
 

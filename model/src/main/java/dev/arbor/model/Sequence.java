@@ -4,19 +4,25 @@ package dev.arbor.model;
  * One sequence being decoded: its key/value cache (keys after RoPE) and how many positions it
  * holds. Create it with {@link LlamaModel#newSequence()}; feed it tokens through
  * {@link LlamaModel#step}. Not thread-safe; a sequence belongs to one model.
+ *
+ * <p>The cache is kept per layer and per kv head, laid out for the attention kernels
+ * ({@link Attention}): keys transposed, [head_dim][capacity], so that the scores of many positions
+ * are one vector FMA per dimension with no horizontal sums; values [capacity][head_dim], so that
+ * the weighted sum reads whole rows.
  */
 public final class Sequence {
     final LlamaModel owner;
-    final int kvStride;          // floats per position per layer: kvHeads · head_dim
-    float[][] keys;              // [layer][position · kvStride + g · hd + i]
-    float[][] values;
+    final int headDim;
+    int capacity;                // positions the arrays hold
+    float[][][] keys;            // [layer][kv head][d · capacity + position]
+    float[][][] values;          // [layer][kv head][position · head_dim + d]
     int length;
 
-    Sequence(LlamaModel owner, int layers, int kvStride) {
+    Sequence(LlamaModel owner, int layers, int kvHeads, int headDim) {
         this.owner = owner;
-        this.kvStride = kvStride;
-        this.keys = new float[layers][0];
-        this.values = new float[layers][0];
+        this.headDim = headDim;
+        this.keys = new float[layers][kvHeads][0];
+        this.values = new float[layers][kvHeads][0];
     }
 
     /** Positions held in the cache (prompt and generated tokens so far). */
@@ -34,17 +40,29 @@ public final class Sequence {
     /** Bytes of cache currently allocated. */
     public long cacheBytes() {
         long b = 0;
-        for (float[] k : keys) b += 8L * k.length;
+        for (float[][] layer : keys) for (float[] k : layer) b += 8L * k.length;
         return b;
     }
 
+    /** Stores one position's key and value of layer l, kv head g (head_dim floats each, from k[ko], v[vo]). */
+    void put(int l, int g, int pos, float[] k, int ko, float[] v, int vo) {
+        float[] kt = keys[l][g];
+        for (int d = 0; d < headDim; d++) kt[d * capacity + pos] = k[ko + d];
+        System.arraycopy(v, vo, values[l][g], pos * headDim, headDim);
+    }
+
     void ensureCapacity(int positions, int max) {
-        int need = positions * kvStride;
-        if (keys[0].length >= need) return;
-        int cap = Math.min(max, Math.max(positions, Math.max(64, 2 * (keys[0].length / kvStride))));
+        if (capacity >= positions) return;
+        int cap = Math.min(max, Math.max(positions, Math.max(64, 2 * capacity)));
         for (int l = 0; l < keys.length; l++) {
-            keys[l] = java.util.Arrays.copyOf(keys[l], cap * kvStride);
-            values[l] = java.util.Arrays.copyOf(values[l], cap * kvStride);
+            for (int g = 0; g < keys[l].length; g++) {
+                float[] old = keys[l][g], kt = new float[headDim * cap];
+                // the transposed keys' row stride is the capacity, so each row moves
+                for (int d = 0; d < headDim && capacity > 0; d++) System.arraycopy(old, d * capacity, kt, d * cap, length);
+                keys[l][g] = kt;
+                values[l][g] = java.util.Arrays.copyOf(values[l][g], cap * headDim);
+            }
         }
+        capacity = cap;
     }
 }
