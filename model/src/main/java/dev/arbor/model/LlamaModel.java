@@ -389,20 +389,16 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * y_j = x·W_jᵀ for each weight by the Matmul kernels. The work is cut into chunks of
-     * Matmul.CHUNK rows of one weight; chunk boundaries do not depend on the thread count, so
-     * neither does the result.
+     * y_j = x·W_jᵀ for each weight by the Matmul kernels, over chunks of rows cut by
+     * {@link Matmul#chunks}; a product's result does not depend on the chunks, so neither does it
+     * on the thread count.
      */
     private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
-        int[] firstChunk = new int[ws.length + 1];
-        for (int j = 0; j < ws.length; j++) firstChunk[j + 1] = firstChunk[j] + Math.ceilDiv(ws[j].rows(), Matmul.CHUNK);
+        Matmul.Chunks c = Matmul.chunks(ws, pool.threads());
         float[][] scratch = workspace.scratch;
-        pool.run(firstChunk[ws.length], (chunk, thread) -> {
-            int j = 0;
-            while (chunk >= firstChunk[j + 1]) j++;
-            Weight wt = ws[j];
-            int n0 = (chunk - firstChunk[j]) * Matmul.CHUNK, n1 = Math.min(n0 + Matmul.CHUNK, wt.rows());
-            Matmul.multiply(x, rows, wt, n0, n1, ys[j], wt.rows(), 0, scratch[thread]);
+        pool.run(c.count(), (i, thread) -> {
+            int j = c.weight()[i];
+            Matmul.multiply(x, rows, ws[j], c.n0()[i], c.n1()[i], ys[j], ws[j].rows(), 0, scratch[thread]);
         });
     }
 

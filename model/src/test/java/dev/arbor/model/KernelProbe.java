@@ -42,10 +42,8 @@ public final class KernelProbe implements AutoCloseable {
 
     public float run() {
         int n = w.rows();
-        pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
-            int n0 = chunk * Matmul.CHUNK;
-            Matmul.multiply(x, tokens, w, n0, Math.min(n0 + Matmul.CHUNK, n), y, n, 0, scratch[thread]);
-        });
+        Matmul.Chunks c = Matmul.chunks(new Weight[]{w}, pool.threads());
+        pool.run(c.count(), (i, thread) -> Matmul.multiply(x, tokens, w, c.n0()[i], c.n1()[i], y, n, 0, scratch[thread]));
         return y[0];
     }
 
