@@ -1,0 +1,43 @@
+package dev.arbor.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** arbor bench: what it reports and how it refuses bad settings (speed itself is not asserted). */
+class BenchCommandTest {
+    @TempDir Path dir;
+
+    @Test void reportsPromptAndBothDecodeFiguresAgainstTheBandwidthBound() throws Exception {
+        Path m = dir.resolve("m");
+        assertThat(CliHarness.run("init-model", "--hidden", "64", "--layers", "2", "--heads", "4", "--ffn", "160",
+                "--vocab", "300", "--seed", "1", "--dtype", "bf16", m.toString()).exitCode()).isZero();
+        var r = CliHarness.run("bench", m.toString(), "--threads", "2", "--prompt-tokens", "20", "--gen-tokens", "6",
+                "--repeats", "3", "--warmup-seconds", "0", "--bandwidth", "10", "--json");
+        assertThat(r.exitCode()).as(r.err()).isZero();
+        JsonNode o = Output.JSON.readTree(r.out());
+        assertThat(o.get("prompt_tokens").intValue()).isEqualTo(20);
+        for (String f : new String[]{"prompt_tokens_per_second", "decode_tokens_per_second", "decode_after_prompt_tokens_per_second"}) {
+            JsonNode t = o.get(f);
+            assertThat(t.get("min").doubleValue()).as(f).isPositive().isLessThanOrEqualTo(t.get("median").doubleValue());
+            assertThat(t.get("max").doubleValue()).as(f).isGreaterThanOrEqualTo(t.get("median").doubleValue());
+        }
+        // 2 layers × (q, k, v, o: 64×64; gate, up, down: 160×64) + LM head 300×64, 2 bytes each
+        long bytes = 2L * (2 * (4 * 64 * 64 + 3 * 160 * 64) + 300 * 64);
+        assertThat(o.get("weight_bytes_per_token").longValue()).isEqualTo(bytes);
+        assertThat(o.get("decode_bound_tokens_per_second").doubleValue()).isCloseTo(10e9 / bytes, org.assertj.core.data.Offset.offset(1e-6));
+        assertThat(o.get("decode_fraction_of_bound").doubleValue())
+                .isCloseTo(o.get("decode_tokens_per_second").get("median").doubleValue() * bytes / 10e9, org.assertj.core.data.Offset.offset(1e-9));
+
+        var bad = CliHarness.run("bench", m.toString(), "--repeats", "0");
+        assertThat(bad.exitCode()).isEqualTo(1);
+        assertThat(bad.err()).contains("--repeats");
+        var tooLong = CliHarness.run("bench", m.toString(), "--gen-tokens", "100000", "--warmup-seconds", "0");
+        assertThat(tooLong.exitCode()).isEqualTo(1);
+        assertThat(tooLong.err()).contains("max_position_embeddings");
+    }
+}
