@@ -22,8 +22,8 @@ import java.util.Optional;
  * HF {@code LlamaForCausalLM} on the CPU, with the MSG growth masks of GROWTH.md §2.
  *
  * <p>Weights stay in their stored dtype in the (memory-mapped) source and are widened to F32
- * inside the kernels; activations and accumulation are F32. Matrix products run on all
- * threads of a private pool. One model runs one forward at a time (calls are serialised);
+ * inside the kernels; activations and accumulation are F32. Matrix products and attention run
+ * on a {@link Backend} (all cores of the CPU). One model runs one forward at a time (calls are serialised);
  * batching is done by passing several {@link Sequence}s to one {@link #step} call, which is what
  * a server does at every decode step.
  *
@@ -48,9 +48,8 @@ public final class LlamaModel implements AutoCloseable {
     private final float[] hiddenMask;
     private final double hiddenMaskSum;
     private final Rope rope;
-    private final WorkerPool pool;
-    /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
-    private final Gemm gemm;
+    /** Where the matrix products and attention run (the CPU now; see {@link Backend}). */
+    private final Backend backend;
     private final List<Integer> eosIds;
     private final float attentionScale;
     private Workspace workspace;
@@ -98,8 +97,7 @@ public final class LlamaModel implements AutoCloseable {
                     gate == null ? 1f : gate[0]);
         }
         eosIds = readEos(src, cfg);
-        pool = new WorkerPool(threads);
-        gemm = new Gemm(threads);
+        backend = new CpuBackend(threads);
     }
 
     /** Loads a model on all available processors. */
@@ -180,7 +178,7 @@ public final class LlamaModel implements AutoCloseable {
     /** End-of-sequence ids: generation_config.json's eos_token_id if present, else config.json's. */
     public List<Integer> eosIds() { return eosIds; }
 
-    public int threads() { return pool.threads(); }
+    public int threads() { return backend.threads(); }
 
     /** Whether the checkpoint carries an MSG growth mask that is not all ones (masks of ones are dropped). */
     public boolean hasGrowthMasks() {
@@ -257,7 +255,6 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         rope.ensure(maxLen);
-        w.ensureScores(maxLen);
         w.plan = RowPlan.of(tokens);
         for (int l = 0; l < numLayers; l++) layer(l, w, rows);
 
@@ -288,7 +285,7 @@ public final class LlamaModel implements AutoCloseable {
         Layer p = layers[l];
         int q = heads * headDim, kv = kvHeads * headDim;
         Ops.rmsNorm(w.h, w.a, rows, hidden, p.inputNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
-        linear(w.a, rows, new Weight[]{p.q, p.k, p.v}, new float[][]{w.q, w.k, w.v}, w.plan);
+        backend.linear(w.a, rows, new Weight[]{p.q, p.k, p.v}, new float[][]{w.q, w.k, w.v}, w.plan);
         for (int r = 0; r < rows; r++) {
             int pos = w.rowPos[r];
             rope.apply(w.q, r * q, heads, pos);
@@ -298,12 +295,12 @@ public final class LlamaModel implements AutoCloseable {
         }
         attention(l, w, rows);
         if (p.headMask != null) Ops.scaleHeads(w.att, rows, heads, headDim, p.headMask);
-        linear(w.att, rows, new Weight[]{p.o}, new float[][]{w.out}, w.plan);
+        backend.linear(w.att, rows, new Weight[]{p.o}, new float[][]{w.out}, w.plan);
         Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
         Ops.rmsNorm(w.h, w.a, rows, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
-        linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up}, w.plan);
+        backend.linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up}, w.plan);
         Ops.swiglu(w.gate, w.up, w.z, rows, ffn, p.ffnMask);
-        linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
+        backend.linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
         Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
     }
 
@@ -313,106 +310,13 @@ public final class LlamaModel implements AutoCloseable {
         System.arraycopy(w.h, r0 * hidden, normed, 0, n * hidden);
         Ops.rmsNorm(normed, normed, n, hidden, finalNorm, hiddenMask, hiddenMaskSum, eps, new float[n]);
         float[] logits = new float[Math.multiplyExact(n, vocab)];
-        linear(normed, n, new Weight[]{lmHead}, new float[][]{logits}, plan);
+        backend.linear(normed, n, new Weight[]{lmHead}, new float[][]{logits}, plan);
         return logits;
     }
 
-    /**
-     * Which rows of a batch are prompt segments (a sequence given several tokens) and which are
-     * single decode rows. Prompt segments go through the packed GEMM, decode rows through the
-     * Matmul kernels. Both compute each row independently of the other rows, so a sequence's
-     * result depends only on how many tokens it was itself given, never on what it was batched with.
-     */
-    record RowPlan(int[] segStart, int[] segLen, int[] decodeRows) {
-        static RowPlan of(List<int[]> tokens) {
-            int segs = 0, dec = 0;
-            for (int[] t : tokens) if (t.length > 1) segs++; else dec++;
-            int[] start = new int[segs], len = new int[segs], rows = new int[dec];
-            int r = 0, si = 0, di = 0;
-            for (int[] t : tokens) {
-                if (t.length > 1) { start[si] = r; len[si++] = t.length; } else rows[di++] = r;
-                r += t.length;
-            }
-            return new RowPlan(start, len, rows);
-        }
-
-        static RowPlan decode(int rows) {
-            int[] all = new int[rows];
-            for (int i = 0; i < rows; i++) all[i] = i;
-            return new RowPlan(new int[0], new int[0], all);
-        }
-    }
-
-    /** y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan). */
-    private void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
-        if (plan.segStart().length == 0) {
-            linear(x, rows, ws, ys);
-            return;
-        }
-        for (int j = 0; j < ws.length; j++) {
-            Weight wt = ws[j];
-            int n = wt.rows(), k = wt.cols();
-            float[] wf = widenAll(wt);
-            for (int s = 0; s < plan.segStart().length; s++) {
-                int r0 = plan.segStart()[s];
-                gemm.multiply(plan.segLen()[s], n, k, x, r0 * k, k, false, wf, 0, k, true, ys[j], r0 * n, n, false);
-            }
-        }
-        int dec = plan.decodeRows().length;
-        if (dec == 0) return;
-        // Decode rows: gathered, multiplied by the Matmul kernels, scattered back.
-        int k = ws[0].cols();
-        float[] xd = new float[dec * k];
-        for (int i = 0; i < dec; i++) System.arraycopy(x, plan.decodeRows()[i] * k, xd, i * k, k);
-        float[][] yd = new float[ws.length][];
-        for (int j = 0; j < ws.length; j++) yd[j] = new float[dec * ws[j].rows()];
-        linear(xd, dec, ws, yd);
-        for (int j = 0; j < ws.length; j++) {
-            int n = ws[j].rows();
-            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n, ys[j], plan.decodeRows()[i] * n, n);
-        }
-    }
-
-    /** The whole weight widened to F32 (reused buffer), chunk by chunk on the pool. */
-    private float[] widenAll(Weight wt) {
-        Workspace w = workspace;
-        int n = wt.rows(), k = wt.cols();
-        if (w.widened == null || w.widened.length < n * k) w.widened = new float[n * k];
-        float[] dst = w.widened;
-        float[][] scratch = w.scratch;
-        pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
-            int r0 = chunk * Matmul.CHUNK, cnt = Math.min(Matmul.CHUNK, n - r0);
-            Matmul.widen(wt, r0, cnt, scratch[thread]);
-            System.arraycopy(scratch[thread], 0, dst, r0 * k, cnt * k);
-        });
-        return dst;
-    }
-
-    /**
-     * y_j = x·W_jᵀ for each weight by the Matmul kernels, over chunks of rows cut by
-     * {@link Matmul#chunks}; a product's result does not depend on the chunks, so neither does it
-     * on the thread count.
-     */
-    private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
-        Matmul.Chunks c = Matmul.chunks(ws, pool.threads());
-        float[][] scratch = workspace.scratch;
-        pool.run(c.count(), (i, thread) -> {
-            int j = c.weight()[i];
-            Matmul.multiply(x, rows, ws[j], c.n0()[i], c.n1()[i], ys[j], ws[j].rows(), 0, scratch[thread]);
-        });
-    }
-
-    /** Every (row, query head) pair is one chunk of work: decode's single row still uses all threads. */
+    /** Causal attention of every (row, query head) of the batch against its sequence's cache. */
     private void attention(int l, Workspace w, int rows) {
-        int group = heads / kvHeads;
-        int qStride = heads * headDim;
-        pool.run(rows * heads, (chunk, thread) -> {
-            int r = chunk / heads, j = chunk % heads;
-            Sequence s = w.rowSeq[r];
-            int o = r * qStride + j * headDim, g = j / group;
-            Attention.attend(w.q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, w.rowPos[r],
-                    attentionScale, w.scores[thread], w.att, o);
-        });
+        backend.attention(l, w.q, w.rowSeq, w.rowPos, rows, heads, kvHeads, headDim, attentionScale, w.att);
     }
 
     private Workspace workspace(int rows) {
@@ -426,10 +330,7 @@ public final class LlamaModel implements AutoCloseable {
         final float[] h, a, q, k, v, att, out, gate, up, z, invRms;
         final Sequence[] rowSeq;
         final int[] rowPos;
-        final float[][] scratch;
-        float[][] scores;
         RowPlan plan;
-        float[] widened;
 
         Workspace(LlamaModel m, int rows) {
             this.rows = rows;
@@ -447,21 +348,10 @@ public final class LlamaModel implements AutoCloseable {
             invRms = new float[rows];
             rowSeq = new Sequence[rows];
             rowPos = new int[rows];
-            int maxK = Math.max(Math.max(d, qd), m.ffn);
-            scratch = new float[m.pool.threads()][Matmul.scratchSize(maxK)];
-            scores = new float[m.pool.threads()][0];
-        }
-
-        void ensureScores(int n) {
-            if (scores[0].length >= n) return;
-            for (int i = 0; i < scores.length; i++) scores[i] = new float[Math.max(n, 2 * scores[i].length)];
         }
     }
 
-    @Override public void close() {
-        pool.close();
-        gemm.close();
-    }
+    @Override public void close() { backend.close(); }
 
     @Override public String toString() { return "LlamaModel(" + where + ")"; }
 }

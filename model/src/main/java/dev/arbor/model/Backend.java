@@ -1,0 +1,33 @@
+package dev.arbor.model;
+
+/**
+ * The seam between the model's maths and the hardware that runs its heavy work: the matrix
+ * products (weights in their stored dtype, F32 activations and accumulation) and causal attention
+ * against the KV cache. {@link LlamaModel} keeps the rest (embedding, norms, RoPE, masks,
+ * residuals), which is element-wise and cheap. The CPU implementation is {@link CpuBackend}; a CUDA
+ * implementation goes behind the same calls (DESIGN.md, Compute).
+ *
+ * <p>Contract, for every implementation: each output row depends only on its own input row and
+ * sequence (so a batch equals its sequences run alone), and results do not depend on the number
+ * of threads.
+ */
+interface Backend extends AutoCloseable {
+    /** Compute threads (CPU) or streams; informational. */
+    int threads();
+
+    /**
+     * ys[j] = x·ws[j]ᵀ for each weight, x [rows, K] row-major, ys[j] [rows, N_j]. The plan says
+     * which rows are prompt segments and which single decode rows (see {@link RowPlan}).
+     */
+    void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan);
+
+    /**
+     * Causal softmax attention of layer l for every row r and query head j of a batch: row r is
+     * at position rowPos[r] of sequence rowSeq[r], whose cache already holds that position's key
+     * and value; q and out are [rows, heads·headDim]. Query head j reads kv head j / (heads / kvHeads).
+     */
+    void attention(int l, float[] q, Sequence[] rowSeq, int[] rowPos, int rows, int heads, int kvHeads, int headDim,
+                   float scale, float[] out);
+
+    @Override void close();
+}

@@ -1,0 +1,114 @@
+package dev.arbor.model;
+
+/**
+ * {@link Backend} on the CPU: Vector API kernels on all threads of a private pool. Prompt
+ * segments go through the packed GEMM (weights widened to F32 once per product), decode rows
+ * through the Matmul kernels, which read weights in their stored dtype in place; attention runs
+ * one (row, query head) pair per chunk of work, so a single decode row still uses every thread.
+ */
+final class CpuBackend implements Backend {
+    private final WorkerPool pool;
+    /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
+    private final Gemm gemm;
+    /** Per-thread buffers: Matmul's widened weight rows and attention scores. */
+    private final float[][] scratch, scores;
+    /** A whole weight widened to F32 for the GEMM, reused between products. */
+    private float[] widened;
+
+    CpuBackend(int threads) {
+        pool = new WorkerPool(threads);
+        gemm = new Gemm(threads);
+        scratch = new float[threads][0];
+        scores = new float[threads][0];
+    }
+
+    @Override public int threads() { return pool.threads(); }
+
+    /** y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan). */
+    @Override public void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
+        if (plan.segStart().length == 0) {
+            linear(x, rows, ws, ys);
+            return;
+        }
+        for (int j = 0; j < ws.length; j++) {
+            Weight wt = ws[j];
+            int n = wt.rows(), k = wt.cols();
+            float[] wf = widenAll(wt);
+            for (int s = 0; s < plan.segStart().length; s++) {
+                int r0 = plan.segStart()[s];
+                gemm.multiply(plan.segLen()[s], n, k, x, r0 * k, k, false, wf, 0, k, true, ys[j], r0 * n, n, false);
+            }
+        }
+        int dec = plan.decodeRows().length;
+        if (dec == 0) return;
+        // Decode rows: gathered, multiplied by the Matmul kernels, scattered back.
+        int k = ws[0].cols();
+        float[] xd = new float[dec * k];
+        for (int i = 0; i < dec; i++) System.arraycopy(x, plan.decodeRows()[i] * k, xd, i * k, k);
+        float[][] yd = new float[ws.length][];
+        for (int j = 0; j < ws.length; j++) yd[j] = new float[dec * ws[j].rows()];
+        linear(xd, dec, ws, yd);
+        for (int j = 0; j < ws.length; j++) {
+            int n = ws[j].rows();
+            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n, ys[j], plan.decodeRows()[i] * n, n);
+        }
+    }
+
+    /** The whole weight widened to F32 (reused buffer), chunk by chunk on the pool. */
+    private float[] widenAll(Weight wt) {
+        int n = wt.rows(), k = wt.cols();
+        ensureScratch(k);
+        if (widened == null || widened.length < n * k) widened = new float[n * k];
+        float[] dst = widened;
+        pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
+            int r0 = chunk * Matmul.CHUNK, cnt = Math.min(Matmul.CHUNK, n - r0);
+            Matmul.widen(wt, r0, cnt, scratch[thread]);
+            System.arraycopy(scratch[thread], 0, dst, r0 * k, cnt * k);
+        });
+        return dst;
+    }
+
+    /**
+     * y_j = x·W_jᵀ for each weight by the Matmul kernels, over chunks of rows cut by
+     * {@link Matmul#chunks}; a product's result does not depend on the chunks, so neither does it
+     * on the thread count.
+     */
+    private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
+        Matmul.Chunks c = Matmul.chunks(ws, pool.threads());
+        ensureScratch(ws[0].cols());
+        pool.run(c.count(), (i, thread) -> {
+            int j = c.weight()[i];
+            Matmul.multiply(x, rows, ws[j], c.n0()[i], c.n1()[i], ys[j], ws[j].rows(), 0, scratch[thread]);
+        });
+    }
+
+    /** Every (row, query head) pair is one chunk of work: decode's single row still uses all threads. */
+    @Override public void attention(int l, float[] q, Sequence[] rowSeq, int[] rowPos, int rows, int heads, int kvHeads,
+                                    int headDim, float scale, float[] out) {
+        int maxPos = 0;
+        for (int r = 0; r < rows; r++) maxPos = Math.max(maxPos, rowPos[r]);
+        ensureScores(maxPos + 1);
+        int group = heads / kvHeads;
+        int qStride = heads * headDim;
+        pool.run(rows * heads, (chunk, thread) -> {
+            int r = chunk / heads, j = chunk % heads;
+            Sequence s = rowSeq[r];
+            int o = r * qStride + j * headDim, g = j / group;
+            Attention.attend(q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, rowPos[r], scale, scores[thread], out, o);
+        });
+    }
+
+    private void ensureScratch(int k) {
+        int need = Matmul.scratchSize(k);
+        for (int t = 0; t < scratch.length; t++) if (scratch[t].length < need) scratch[t] = new float[need];
+    }
+
+    private void ensureScores(int n) {
+        for (int t = 0; t < scores.length; t++) if (scores[t].length < n) scores[t] = new float[Math.max(n, 2 * scores[t].length)];
+    }
+
+    @Override public void close() {
+        pool.close();
+        gemm.close();
+    }
+}
