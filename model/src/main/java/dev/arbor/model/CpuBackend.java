@@ -10,7 +10,7 @@ final class CpuBackend implements Backend {
     private final WorkerPool pool;
     /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
     private final Gemm gemm;
-    /** Per-thread buffers: Matmul's widened weight rows and attention scores. */
+    /** Per-thread buffers: a widened weight row for Matmul and attention scores. */
     private final float[][] scratch, scores;
     /** A whole weight widened to F32 for the GEMM, reused between products. */
     private float[] widened;
@@ -57,13 +57,11 @@ final class CpuBackend implements Backend {
     /** The whole weight widened to F32 (reused buffer), chunk by chunk on the pool. */
     private float[] widenAll(Weight wt) {
         int n = wt.rows(), k = wt.cols();
-        ensureScratch(k);
         if (widened == null || widened.length < n * k) widened = new float[n * k];
         float[] dst = widened;
         pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
-            int r0 = chunk * Matmul.CHUNK, cnt = Math.min(Matmul.CHUNK, n - r0);
-            Matmul.widen(wt, r0, cnt, scratch[thread]);
-            System.arraycopy(scratch[thread], 0, dst, r0 * k, cnt * k);
+            int r0 = chunk * Matmul.CHUNK;
+            Matmul.widen(wt, r0, Math.min(Matmul.CHUNK, n - r0), dst, r0 * k);
         });
         return dst;
     }

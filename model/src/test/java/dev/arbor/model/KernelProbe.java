@@ -7,21 +7,33 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.SplittableRandom;
 
-/** Public handle on the package-private kernel for benchmarks: one multiply on the thread pool. */
+/**
+ * Public handle on the package-private CPU backend for benchmarks: one product y = x·Wᵀ the way
+ * the engine runs it. Up to DECODE_ROWS rows are decode rows of as many sequences (Matmul
+ * kernels, weights read in place); more rows are one prompt (weights widened, packed GEMM).
+ */
 public final class KernelProbe implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
-    private final Weight w;
+    /** Copies of the weight used in turn: decode products stream from memory, as in a model larger than the caches. */
+    private final Weight[] ws;
+    private int next;
     private final float[] x, y;
     private final int tokens;
-    private final WorkerPool pool;
-    private final float[][] scratch;
+    private final CpuBackend backend;
+    private final RowPlan plan;
+
+    /** Up to this many rows are benchmarked as a batch of decode rows, more as one prompt. */
+    public static final int DECODE_ROWS = 3;
 
     public KernelProbe(String dtype, int tokens, int n, int k, int threads) {
         DType dt = DType.valueOf(dtype);
         SplittableRandom r = new SplittableRandom(1);
-        MemorySegment seg = arena.allocate((long) n * k * dt.size(), 64);
+        long bytes = (long) n * k * dt.size();
+        int copies = tokens <= DECODE_ROWS ? (int) Math.max(1, Math.ceilDiv(STREAM_BYTES, bytes)) : 1;
+        MemorySegment seg = arena.allocate(bytes, 64);
         for (long i = 0; i < (long) n * k; i++) {
             float v = (float) (r.nextGaussian() * 0.02);
             switch (dt) {
@@ -31,24 +43,31 @@ public final class KernelProbe implements AutoCloseable {
                 default -> throw new IllegalArgumentException(dtype);
             }
         }
-        w = new Weight("w", dt, n, k, seg);
+        ws = new Weight[copies];
+        for (int c = 0; c < copies; c++) {
+            MemorySegment copy = c == 0 ? seg : arena.allocate(bytes, 64).copyFrom(seg);
+            ws[c] = new Weight("w" + c, dt, n, k, copy);
+        }
         this.tokens = tokens;
         x = new float[tokens * k];
         for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
         y = new float[tokens * n];
-        pool = new WorkerPool(threads);
-        scratch = new float[threads][Matmul.scratchSize(k)];
+        backend = new CpuBackend(threads);
+        plan = tokens <= DECODE_ROWS ? RowPlan.decode(tokens) : RowPlan.of(List.of(new int[tokens]));
     }
 
+    /** Bytes of weight copies cycled through at decode sizes: 8× this machine's 32 MB L3. */
+    static final long STREAM_BYTES = 256L << 20;
+
     public float run() {
-        int n = w.rows();
-        Matmul.Chunks c = Matmul.chunks(new Weight[]{w}, pool.threads());
-        pool.run(c.count(), (i, thread) -> Matmul.multiply(x, tokens, w, c.n0()[i], c.n1()[i], y, n, 0, scratch[thread]));
+        Weight w = ws[next];
+        next = (next + 1) % ws.length;
+        backend.linear(x, tokens, new Weight[]{w}, new float[][]{y}, plan);
         return y[0];
     }
 
     @Override public void close() {
-        pool.close();
+        backend.close();
         arena.close();
     }
 }

@@ -22,8 +22,9 @@ import java.util.Collection;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The engine's matrix kernel y = x·Wᵀ on all threads, at decode (T = 1; T = 3, the largest batch
- * of the direct path) and prompt (T = 512) sizes, for the small model's largest layer shapes. Run:
+ * The engine's matrix products y = x·Wᵀ on all threads, as the CPU backend runs them: decode (T = 1;
+ * T = 3, three sequences in one step; weights streamed from memory, not the caches) and a prompt
+ * (T = 512, widening and packed GEMM), for the small model's largest layer shapes. Run:
  * <pre>
  *   cd model && mvn -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt
  *   java --add-modules jdk.incubator.vector -cp target/test-classes:target/classes:$(cat target/cp.txt) \
@@ -46,6 +47,9 @@ public class MatmulBench {
 
     private KernelProbe probe;
 
+    /** This project's machine baselines (BENCHMARKS.md, "Limits"): GB/s and GFLOP/s on 2 threads. */
+    static final double BANDWIDTH = 28.9, PEAK_256 = 202, PEAK_512 = 431;
+
     @Setup(Level.Trial) public void setUp() {
         String[] nk = shape.split("x");
         probe = new KernelProbe(dtype, tokens, Integer.parseInt(nk[0]), Integer.parseInt(nk[1]),
@@ -62,15 +66,18 @@ public class MatmulBench {
         if (args.length > 0) opts.param("shape", args);
         Collection<RunResult> results = new Runner(opts.build()).run();
         System.out.println();
-        System.out.printf("%-6s %6s %-10s %12s %10s %10s%n", "dtype", "T", "N x K", "us/op", "GFLOP/s", "GB/s W");
+        System.out.printf("Limits (2 threads, measured on this project's machines): read bandwidth %.1f GB/s; F32 FMA peak %.0f GFLOP/s"
+                + " with 256-bit vectors, %.0f with 512-bit.%n", BANDWIDTH, PEAK_256, PEAK_512);
+        System.out.printf("%-6s %6s %-10s %12s %22s %16s%n", "dtype", "T", "N x K", "us/op", "GFLOP/s (% 256/512)", "GB/s W (% bw)");
         for (RunResult r : results) {
             var p = r.getParams();
             String[] nk = p.getParam("shape").split("x");
             long n = Long.parseLong(nk[0]), k = Long.parseLong(nk[1]), t = Long.parseLong(p.getParam("tokens"));
             double us = r.getPrimaryResult().getScore();
             double bytes = n * k * (p.getParam("dtype").equals("F32") ? 4 : 2);
-            System.out.printf("%-6s %6d %-10s %12.1f %10.1f %10.2f%n", p.getParam("dtype"), t, p.getParam("shape"), us,
-                    2.0 * t * n * k / us / 1e3, bytes / us / 1e3);
+            double gflops = 2.0 * t * n * k / us / 1e3, gbs = bytes / us / 1e3;
+            System.out.printf("%-6s %6d %-10s %12.1f %8.1f (%3.0f/%3.0f %%) %8.2f (%3.0f %%)%n", p.getParam("dtype"), t, p.getParam("shape"), us,
+                    gflops, 100 * gflops / PEAK_256, 100 * gflops / PEAK_512, gbs, 100 * gbs / BANDWIDTH);
         }
     }
 }
