@@ -36,7 +36,7 @@ class MatmulTest {
             float[] x = new float[t * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             float[] y = new float[t * n];
-            Matmul.multiply(x, t, new Weight("w", dtype, n, k, seg), 0, n, y, n, 0, new float[Matmul.scratchSize(k)]);
+            Matmul.multiply(x, t, new Weight("w", dtype, n, k, seg), 0, n, y, n, 0);
             for (int a = 0; a < t; a++) {
                 for (int b = 0; b < n; b++) {
                     double want = 0, scale = 0;
@@ -65,9 +65,8 @@ class MatmulTest {
     }
 
     /**
-     * A batch of rows (BF16/F16: each weight row widened once into the scratch row and read by every
-     * row of x; F32: read in place) gives every output the bits it gets alone (T = 1: widened
-     * in-register), whatever the chunk boundaries: both paths keep one summation order. The K values
+     * A batch of rows gives every output the bits it gets alone, whatever the chunk boundaries:
+     * each output keeps one summation order. The K values
      * cover the 4-block loop, the single-block loop and the scalar tail at 8 and 16 lanes.
      */
     @ParameterizedTest
@@ -80,15 +79,14 @@ class MatmulTest {
             Weight w = weight(arena, dtype, n, k, r);
             float[] x = new float[t * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            float[] scratch = new float[Matmul.scratchSize(k)];
             float[] batch = new float[t * n];   // two chunks, split at an odd row
             int split = n / 2 | 1;
-            Matmul.multiply(x, t, w, 0, Math.min(split, n), batch, n, 0, scratch);
-            Matmul.multiply(x, t, w, Math.min(split, n), n, batch, n, 0, scratch);
+            Matmul.multiply(x, t, w, 0, Math.min(split, n), batch, n, 0);
+            Matmul.multiply(x, t, w, Math.min(split, n), n, batch, n, 0);
             for (int a = 0; a < t; a++) {
                 float[] xa = java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k);
                 float[] alone = new float[n];
-                Matmul.multiply(xa, 1, w, 0, n, alone, n, 0, scratch);
+                Matmul.multiply(xa, 1, w, 0, n, alone, n, 0);
                 for (int b = 0; b < n; b++) {
                     assertThat(Float.floatToRawIntBits(batch[a * n + b])).as("y[%d,%d]", a, b)
                             .isEqualTo(Float.floatToRawIntBits(alone[b]));
@@ -107,12 +105,11 @@ class MatmulTest {
             Weight w = weight(arena, dtype, n, k, r);
             float[] x = new float[t * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            float[] scratch = new float[Matmul.scratchSize(k)];
             float[] batch = new float[t * n], alone = new float[t * n];
             for (int iter = 0; iter < 3000; iter++) {
-                Matmul.multiply(x, t, w, 0, n, batch, n, 0, scratch);
+                Matmul.multiply(x, t, w, 0, n, batch, n, 0);
                 for (int a = 0; a < t; a++) {
-                    Matmul.multiply(java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k), 1, w, 0, n, alone, n, a * n, scratch);
+                    Matmul.multiply(java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k), 1, w, 0, n, alone, n, a * n);
                 }
                 if (!java.util.Arrays.equals(batch, alone)) {
                     for (int i = 0; i < batch.length; i++) {
