@@ -10,14 +10,15 @@ final class CpuBackend implements Backend {
     private final WorkerPool pool;
     /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
     private final Gemm gemm;
-    /** Per-thread attention scores. */
-    private final float[][] scores;
+    /** Per-thread buffers: widened weight rows for Matmul's tiles and attention scores. */
+    private final float[][] scratch, scores;
     /** A whole weight widened to F32 for the GEMM, reused between products. */
     private float[] widened;
 
     CpuBackend(int threads) {
         pool = new WorkerPool(threads);
         gemm = new Gemm(threads);
+        scratch = new float[threads][0];
         scores = new float[threads][0];
     }
 
@@ -72,9 +73,10 @@ final class CpuBackend implements Backend {
      */
     private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
         Matmul.Chunks c = Matmul.chunks(ws, pool.threads());
+        if (rows >= Matmul.TILE_MIN_T) ensureScratch(ws[0].cols());
         pool.run(c.count(), (i, thread) -> {
             int j = c.weight()[i];
-            Matmul.multiply(x, rows, ws[j], c.n0()[i], c.n1()[i], ys[j], ws[j].rows(), 0);
+            Matmul.multiply(x, rows, ws[j], c.n0()[i], c.n1()[i], ys[j], ws[j].rows(), 0, scratch[thread]);
         });
     }
 
@@ -92,6 +94,11 @@ final class CpuBackend implements Backend {
             int o = r * qStride + j * headDim, g = j / group;
             Attention.attend(q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, rowPos[r], scale, scores[thread], out, o);
         });
+    }
+
+    private void ensureScratch(int k) {
+        int need = Matmul.scratchSize(k);
+        for (int t = 0; t < scratch.length; t++) if (scratch[t].length < need) scratch[t] = new float[need];
     }
 
     private void ensureScores(int n) {

@@ -115,11 +115,15 @@ final class Matmul {
     /**
      * y[t·ldy + yOff + n] = Σ_k x[t·K + k]·W[n, k] for t in [0, T), n in [n0, n1).
      */
-    static void multiply(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff) {
+    static void multiply(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff, float[] scratch) {
         int k = w.cols();
         MemorySegment seg = w.data();
         DType d = w.dtype();
         if (!supports(d)) throw new IllegalStateException("unsupported weight dtype " + d);
+        if (t >= TILE_MIN_T && d != DType.F32) {
+            multiplyTiled(x, t, w, n0, n1, y, ldy, yOff, scratch);
+            return;
+        }
         long rowBytes = (long) k * d.size();
         for (int p = n0; p < n1; p++) {
             long off = p * rowBytes;
@@ -140,6 +144,97 @@ final class Matmul {
                 };
             }
         }
+    }
+
+    /** From this many rows of x on, BF16/F16 weights are widened once per chunk and multiplied in tiles. */
+    static final int TILE_MIN_T = 4;
+
+    /** Scratch floats one thread needs for weights with K columns: CHUNK widened rows. */
+    static int scratchSize(int k) { return CHUNK * k; }
+
+    /**
+     * Many rows of x (a batch of decode rows): CHUNK weight rows are widened into scratch, then 4
+     * rows of x × 3 weight rows at a time accumulate in registers. The four accumulator chains of
+     * the class comment are independent, so the tile runs them one after the other (12 accumulators
+     * each) and combines them exactly as the one-row kernels do: the same bits per output.
+     */
+    private static void multiplyTiled(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff, float[] scratch) {
+        int k = w.cols();
+        float[] part = new float[4 * 12 * WL];
+        for (int c0 = n0; c0 < n1; c0 += CHUNK) {
+            int c1 = Math.min(c0 + CHUNK, n1);
+            widen(w, c0, c1 - c0, scratch, 0);
+            int r = 0;
+            for (; r + 4 <= t; r += 4) {
+                int p = c0;
+                for (; p + 3 <= c1; p += 3) tile4x3(x, r * k, k, scratch, (p - c0) * k, part, y, r * ldy + yOff + p, ldy);
+                for (; p < c1; p++) {
+                    for (int q = r; q < r + 4; q++) y[q * ldy + yOff + p] = dot(x, q * k, k, scratch, (p - c0) * k);
+                }
+            }
+            for (; r < t; r++) {
+                for (int p = c0; p < c1; p++) y[r * ldy + yOff + p] = dot(x, r * k, k, scratch, (p - c0) * k);
+            }
+        }
+    }
+
+    /** Rows xo, xo+K, xo+2K, xo+3K of x against widened rows wo, wo+K, wo+2K of w, into y[yo + r·ldy + c]. */
+    private static void tile4x3(float[] x, int xo, int k, float[] w, int wo, float[] part, float[] y, int yo, int ldy) {
+        int groups = k / (4 * WL), region4 = groups * 4 * WL, singles = (k - region4) / WL;
+        int w1 = wo + k, w2 = wo + 2 * k, x1 = xo + k, x2 = xo + 2 * k, x3 = xo + 3 * k;
+        for (int j = 0; j < 4; j++) {
+            FloatVector a00 = FloatVector.zero(W), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
+                    a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+            // chain j: blocks j, j+4, j+8, ... of the 4-block region; chain 0 then takes the single blocks
+            int blocks = groups + (j == 0 ? singles : 0);
+            for (int b = 0; b < blocks; b++) {
+                int o = b < groups ? b * 4 * WL + j * WL : region4 + (b - groups) * WL;
+                FloatVector v0 = FloatVector.fromArray(W, w, wo + o);
+                FloatVector v1 = FloatVector.fromArray(W, w, w1 + o);
+                FloatVector v2 = FloatVector.fromArray(W, w, w2 + o);
+                FloatVector xv = FloatVector.fromArray(W, x, xo + o);
+                a00 = xv.fma(v0, a00); a01 = xv.fma(v1, a01); a02 = xv.fma(v2, a02);
+                xv = FloatVector.fromArray(W, x, x1 + o);
+                a10 = xv.fma(v0, a10); a11 = xv.fma(v1, a11); a12 = xv.fma(v2, a12);
+                xv = FloatVector.fromArray(W, x, x2 + o);
+                a20 = xv.fma(v0, a20); a21 = xv.fma(v1, a21); a22 = xv.fma(v2, a22);
+                xv = FloatVector.fromArray(W, x, x3 + o);
+                a30 = xv.fma(v0, a30); a31 = xv.fma(v1, a31); a32 = xv.fma(v2, a32);
+            }
+            int po = j * 12 * WL;
+            a00.intoArray(part, po); a01.intoArray(part, po + WL); a02.intoArray(part, po + 2 * WL);
+            a10.intoArray(part, po + 3 * WL); a11.intoArray(part, po + 4 * WL); a12.intoArray(part, po + 5 * WL);
+            a20.intoArray(part, po + 6 * WL); a21.intoArray(part, po + 7 * WL); a22.intoArray(part, po + 8 * WL);
+            a30.intoArray(part, po + 9 * WL); a31.intoArray(part, po + 10 * WL); a32.intoArray(part, po + 11 * WL);
+        }
+        int tail = region4 + singles * WL;
+        for (int r = 0; r < 4; r++) {
+            for (int c = 0; c < 3; c++) {
+                int q = (r * 3 + c) * WL, step = 12 * WL;
+                FloatVector v = FloatVector.fromArray(W, part, q).add(FloatVector.fromArray(W, part, q + step))
+                        .add(FloatVector.fromArray(W, part, q + 2 * step).add(FloatVector.fromArray(W, part, q + 3 * step)));
+                float s = sumW(v);
+                int xr = xo + r * k, wr = wo + c * k;
+                for (int i = tail; i < k; i++) s = Math.fma(x[xr + i], w[wr + i], s);
+                y[yo + r * ldy + c] = s;
+            }
+        }
+    }
+
+    /** A widened weight row w[wo, wo+K) against x[xo, xo+K), in the order of the class comment. */
+    private static float dot(float[] x, int xo, int k, float[] w, int wo) {
+        FloatVector a0 = FloatVector.zero(W), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i + 4 * WL <= k; i += 4 * WL) {
+            a0 = FloatVector.fromArray(W, x, xo + i).fma(FloatVector.fromArray(W, w, wo + i), a0);
+            a1 = FloatVector.fromArray(W, x, xo + i + WL).fma(FloatVector.fromArray(W, w, wo + i + WL), a1);
+            a2 = FloatVector.fromArray(W, x, xo + i + 2 * WL).fma(FloatVector.fromArray(W, w, wo + i + 2 * WL), a2);
+            a3 = FloatVector.fromArray(W, x, xo + i + 3 * WL).fma(FloatVector.fromArray(W, w, wo + i + 3 * WL), a3);
+        }
+        for (; i + WL <= k; i += WL) a0 = FloatVector.fromArray(W, x, xo + i).fma(FloatVector.fromArray(W, w, wo + i), a0);
+        float s = sumW(a0.add(a1).add(a2.add(a3)));
+        for (; i < k; i++) s = Math.fma(x[xo + i], w[wo + i], s);
+        return s;
     }
 
     /** Rows [row0, row0+rows) of w widened to F32 into dst from dstOff (row-major, K per row). */

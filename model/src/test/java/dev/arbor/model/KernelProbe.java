@@ -26,7 +26,7 @@ public final class KernelProbe implements AutoCloseable {
     private final RowPlan plan;
 
     /** Up to this many rows are benchmarked as a batch of decode rows, more as one prompt. */
-    public static final int DECODE_ROWS = 3;
+    public static final int DECODE_ROWS = 16;   // as many rows as a server batches (--max-batch 16)
 
     public KernelProbe(String dtype, int tokens, int n, int k, int threads) {
         DType dt = DType.valueOf(dtype);

@@ -36,7 +36,7 @@ class MatmulTest {
             float[] x = new float[t * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
             float[] y = new float[t * n];
-            Matmul.multiply(x, t, new Weight("w", dtype, n, k, seg), 0, n, y, n, 0);
+            Matmul.multiply(x, t, new Weight("w", dtype, n, k, seg), 0, n, y, n, 0, new float[Matmul.scratchSize(k)]);
             for (int a = 0; a < t; a++) {
                 for (int b = 0; b < n; b++) {
                     double want = 0, scale = 0;
@@ -73,23 +73,26 @@ class MatmulTest {
     @CsvSource({"BF16,13,7", "BF16,771,30", "BF16,100,5", "BF16,16,5", "F16,13,7", "F16,771,30", "F16,100,26",
                 "F32,13,7", "F32,771,30", "F32,100,3", "F32,8,3"})
     void aBatchGivesEveryRowItsBitsAlone(DType dtype, int k, int n) {
-        int t = 6;
         SplittableRandom r = new SplittableRandom(k * 131L + n);
         try (Arena arena = Arena.ofConfined()) {
             Weight w = weight(arena, dtype, n, k, r);
-            float[] x = new float[t * k];
-            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            float[] batch = new float[t * n];   // two chunks, split at an odd row
-            int split = n / 2 | 1;
-            Matmul.multiply(x, t, w, 0, Math.min(split, n), batch, n, 0);
-            Matmul.multiply(x, t, w, Math.min(split, n), n, batch, n, 0);
-            for (int a = 0; a < t; a++) {
-                float[] xa = java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k);
-                float[] alone = new float[n];
-                Matmul.multiply(xa, 1, w, 0, n, alone, n, 0);
-                for (int b = 0; b < n; b++) {
-                    assertThat(Float.floatToRawIntBits(batch[a * n + b])).as("y[%d,%d]", a, b)
-                            .isEqualTo(Float.floatToRawIntBits(alone[b]));
+            float[] scratch = new float[Matmul.scratchSize(k)];
+            // 2: one-row kernels; 3: BF16 three-row kernel; 6 and 9: tiles of 4 rows plus leftovers
+            for (int t : new int[]{2, 3, 6, 9}) {
+                float[] x = new float[t * k];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                float[] batch = new float[t * n];   // two chunks, split at an odd row
+                int split = n / 2 | 1;
+                Matmul.multiply(x, t, w, 0, Math.min(split, n), batch, n, 0, scratch);
+                Matmul.multiply(x, t, w, Math.min(split, n), n, batch, n, 0, scratch);
+                for (int a = 0; a < t; a++) {
+                    float[] xa = java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k);
+                    float[] alone = new float[n];
+                    Matmul.multiply(xa, 1, w, 0, n, alone, n, 0, scratch);
+                    for (int b = 0; b < n; b++) {
+                        assertThat(Float.floatToRawIntBits(batch[a * n + b])).as("T=%d y[%d,%d]", t, a, b)
+                                .isEqualTo(Float.floatToRawIntBits(alone[b]));
+                    }
                 }
             }
         }
@@ -99,17 +102,18 @@ class MatmulTest {
     @ParameterizedTest
     @CsvSource({"BF16", "F16", "F32"})
     void aBatchStaysBitwiseWhenCompiled(DType dtype) {
-        int t = 4, k = 203, n = 26;
+        int t = 7, k = 203, n = 26;   // a 4-row tile and 3 leftover rows
         SplittableRandom r = new SplittableRandom(7);
         try (Arena arena = Arena.ofConfined()) {
             Weight w = weight(arena, dtype, n, k, r);
             float[] x = new float[t * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] scratch = new float[Matmul.scratchSize(k)];
             float[] batch = new float[t * n], alone = new float[t * n];
             for (int iter = 0; iter < 3000; iter++) {
-                Matmul.multiply(x, t, w, 0, n, batch, n, 0);
+                Matmul.multiply(x, t, w, 0, n, batch, n, 0, scratch);
                 for (int a = 0; a < t; a++) {
-                    Matmul.multiply(java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k), 1, w, 0, n, alone, n, a * n);
+                    Matmul.multiply(java.util.Arrays.copyOfRange(x, a * k, (a + 1) * k), 1, w, 0, n, alone, n, a * n, scratch);
                 }
                 if (!java.util.Arrays.equals(batch, alone)) {
                     for (int i = 0; i < batch.length; i++) {

@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The engine's matrix products y = x·Wᵀ on all threads, as the CPU backend runs them: decode (T = 1;
- * T = 3, three sequences in one step; weights streamed from memory, not the caches) and a prompt
+ * T = 3 and 16, that many sequences in one step; weights streamed from memory, not the caches) and a prompt
  * (T = 512, widening and packed GEMM), for the small model's largest layer shapes. Run:
  * <pre>
  *   cd model && mvn -q -o test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt
@@ -41,7 +41,7 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"})
 public class MatmulBench {
     @Param({"BF16", "F32"}) public String dtype;
-    @Param({"1", "3", "512"}) public int tokens;
+    @Param({"1", "3", "16", "512"}) public int tokens;
     @Param({"2048x768", "768x2048", "32000x768"}) public String shape;   // N x K (up/down projection, LM head)
     @Param({"0"}) public int threads;   // 0 = all cores
 
