@@ -97,7 +97,6 @@ final class BenchCommand implements Callable<Integer> {
         promptTps[i] = prompt.length / ((t1 - t0) / 1e9);
         contextTps[i] = genTokens / ((t2 - t1) / 1e9);
         decodeTps[i] = genTokens / ((t4 - t3) / 1e9);
-        if (Boolean.getBoolean("arbor.bench.trace")) System.err.printf("run %d: prompt %.0f, after prompt %.1f, decode %.1f tok/s%n", i, promptTps[i], contextTps[i], decodeTps[i]);
     }
 
     private int trainBench(PrintWriter out) {

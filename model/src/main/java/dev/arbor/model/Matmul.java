@@ -151,8 +151,11 @@ final class Matmul {
     /** From this many rows of x on, BF16/F16 weights are widened once per chunk and multiplied in tiles. */
     static final int TILE_MIN_T = 4;
 
-    /** Scratch floats one thread needs for weights with K columns: CHUNK widened rows. */
-    static int scratchSize(int k) { return CHUNK * k; }
+    /** The four chains' partial sums of one 4×3 tile, kept after the widened rows in scratch. */
+    private static final int TILE_PARTIALS = 4 * 12 * WL;
+
+    /** Scratch floats one thread needs for weights with K columns: CHUNK widened rows and a tile's partial sums. */
+    static int scratchSize(int k) { return CHUNK * k + TILE_PARTIALS; }
 
     /**
      * Many rows of x (a batch of decode rows): CHUNK weight rows are widened into scratch, then 4
@@ -162,7 +165,7 @@ final class Matmul {
      */
     private static void multiplyTiled(float[] x, int t, Weight w, int n0, int n1, float[] y, int ldy, int yOff, float[] scratch) {
         int k = w.cols();
-        float[] part = new float[4 * 12 * WL];
+        int part = CHUNK * k;   // where the tile's partial sums go in scratch
         for (int c0 = n0; c0 < n1; c0 += CHUNK) {
             int c1 = Math.min(c0 + CHUNK, n1);
             widen(w, c0, c1 - c0, scratch, 0);
@@ -180,8 +183,11 @@ final class Matmul {
         }
     }
 
-    /** Rows xo, xo+K, xo+2K, xo+3K of x against widened rows wo, wo+K, wo+2K of w, into y[yo + r·ldy + c]. */
-    private static void tile4x3(float[] x, int xo, int k, float[] w, int wo, float[] part, float[] y, int yo, int ldy) {
+    /**
+     * Rows xo, xo+K, xo+2K, xo+3K of x against widened rows wo, wo+K, wo+2K of w (the scratch
+     * buffer), into y[yo + r·ldy + c]; the chains' partial sums go to w[part, part + TILE_PARTIALS).
+     */
+    private static void tile4x3(float[] x, int xo, int k, float[] w, int wo, int part, float[] y, int yo, int ldy) {
         int groups = k / (4 * WL), region4 = groups * 4 * WL, singles = (k - region4) / WL;
         int w1 = wo + k, w2 = wo + 2 * k, x1 = xo + k, x2 = xo + 2 * k, x3 = xo + 3 * k;
         for (int j = 0; j < 4; j++) {
@@ -203,18 +209,18 @@ final class Matmul {
                 xv = FloatVector.fromArray(W, x, x3 + o);
                 a30 = xv.fma(v0, a30); a31 = xv.fma(v1, a31); a32 = xv.fma(v2, a32);
             }
-            int po = j * 12 * WL;
-            a00.intoArray(part, po); a01.intoArray(part, po + WL); a02.intoArray(part, po + 2 * WL);
-            a10.intoArray(part, po + 3 * WL); a11.intoArray(part, po + 4 * WL); a12.intoArray(part, po + 5 * WL);
-            a20.intoArray(part, po + 6 * WL); a21.intoArray(part, po + 7 * WL); a22.intoArray(part, po + 8 * WL);
-            a30.intoArray(part, po + 9 * WL); a31.intoArray(part, po + 10 * WL); a32.intoArray(part, po + 11 * WL);
+            int po = part + j * 12 * WL;
+            a00.intoArray(w, po); a01.intoArray(w, po + WL); a02.intoArray(w, po + 2 * WL);
+            a10.intoArray(w, po + 3 * WL); a11.intoArray(w, po + 4 * WL); a12.intoArray(w, po + 5 * WL);
+            a20.intoArray(w, po + 6 * WL); a21.intoArray(w, po + 7 * WL); a22.intoArray(w, po + 8 * WL);
+            a30.intoArray(w, po + 9 * WL); a31.intoArray(w, po + 10 * WL); a32.intoArray(w, po + 11 * WL);
         }
         int tail = region4 + singles * WL;
         for (int r = 0; r < 4; r++) {
             for (int c = 0; c < 3; c++) {
-                int q = (r * 3 + c) * WL, step = 12 * WL;
-                FloatVector v = FloatVector.fromArray(W, part, q).add(FloatVector.fromArray(W, part, q + step))
-                        .add(FloatVector.fromArray(W, part, q + 2 * step).add(FloatVector.fromArray(W, part, q + 3 * step)));
+                int q = part + (r * 3 + c) * WL, step = 12 * WL;
+                FloatVector v = FloatVector.fromArray(W, w, q).add(FloatVector.fromArray(W, w, q + step))
+                        .add(FloatVector.fromArray(W, w, q + 2 * step).add(FloatVector.fromArray(W, w, q + 3 * step)));
                 float s = sumW(v);
                 int xr = xo + r * k, wr = wo + c * k;
                 for (int i = tail; i < k; i++) s = Math.fma(x[xr + i], w[wr + i], s);
