@@ -2,6 +2,7 @@ package dev.arbor.cli;
 
 import dev.arbor.format.ModelSource;
 import dev.arbor.model.LlamaModel;
+import dev.arbor.model.MachineLimits;
 import dev.arbor.model.Sequence;
 import dev.arbor.model.sample.Sampler;
 import picocli.CommandLine.Command;
@@ -25,63 +26,88 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeats", defaultValue = "5", description = "measured runs after the warm-up (default ${DEFAULT-VALUE})") int repeats;
     @Option(names = "--json", description = "print JSON") boolean json;
     @Option(names = "--warmup-seconds", defaultValue = "3", description = "untimed runs first, at least one and for at least this long, so the JIT has compiled the kernels (default ${DEFAULT-VALUE})") double warmupSeconds;
-    @Option(names = "--bandwidth", defaultValue = "28.9", description = "the machine's measured read bandwidth in GB/s, for the decode bound (default ${DEFAULT-VALUE}: this project's 2-core machines)") double bandwidth;
+    @Option(names = "--bandwidth", description = "a fixed read bandwidth in GB/s for the decode bound (default: measured around every run by reading the model's weights once; this project's 2-core baseline is 28.9)") Double bandwidth;
     @Option(names = "--train", description = "time training steps (forward, backward, AdamW) instead of inference") boolean train;
     @Option(names = "--batch", defaultValue = "8", description = "--train: sequences per step (default ${DEFAULT-VALUE})") int batch;
     @Option(names = "--seq", defaultValue = "256", description = "--train: tokens per sequence (default ${DEFAULT-VALUE})") int seq;
-    @Option(names = "--peak-gflops", defaultValue = "202", description = "--train: the machine's measured F32 peak, for MFU (default ${DEFAULT-VALUE}: 2 cores here)") double peak;
+    @Option(names = "--peak-gflops", description = "a fixed F32 FMA peak in GFLOP/s (default: measured around every run with the widest vectors; --train: 202, this project's 2-core baseline)") Double peak;
 
     @Override public Integer call() {
         PrintWriter out = new PrintWriter(System.out, true);
-        if (repeats < 1 || genTokens < 1 || promptTokens < 1 || !(bandwidth > 0) || !(warmupSeconds >= 0)) {
-            throw new dev.arbor.format.ArborException("--repeats, --gen-tokens, --prompt-tokens and --bandwidth must be positive, --warmup-seconds at least 0.");
+        if (repeats < 1 || genTokens < 1 || promptTokens < 1 || (bandwidth != null && !(bandwidth > 0))
+                || (peak != null && !(peak > 0)) || !(warmupSeconds >= 0)) {
+            throw new dev.arbor.format.ArborException("--repeats, --gen-tokens, --prompt-tokens, --bandwidth and --peak-gflops must be positive, --warmup-seconds at least 0.");
         }
         if (train) return trainBench(out);
         try (ModelSource src = ModelRefs.open(model, store.location());
-             LlamaModel m = threads == null ? LlamaModel.load(src) : LlamaModel.load(src, threads)) {
+             LlamaModel m = threads == null ? LlamaModel.load(src) : LlamaModel.load(src, threads);
+             MachineLimits limits = new MachineLimits(m.threads())) {
             int n = Math.min(promptTokens, m.maxPositions() - genTokens);
             if (n < 1) throw new dev.arbor.format.ArborException("--prompt-tokens plus --gen-tokens exceed max_position_embeddings.");
             int[] prompt = new SplittableRandom(1).ints(n, 0, m.vocabSize()).toArray();
-            double[] promptTps = new double[repeats], decodeTps = new double[repeats], contextTps = new double[repeats];
+            Runs r = new Runs(repeats);
             // Warm-up: at least one run, and long enough that C2 has compiled the kernels even for a tiny model.
             long warmStart = System.nanoTime();
-            do run(m, prompt, null, 0, null, null);
+            do run(m, limits, prompt, null, 0);
             while (System.nanoTime() - warmStart < warmupSeconds * 1e9);
-            for (int run = 0; run < repeats; run++) run(m, prompt, promptTps, run, decodeTps, contextTps);
+            for (int i = 0; i < repeats; i++) run(m, limits, prompt, r, i);
             long bytes = m.weightBytesPerToken();
             double flopsPerToken = 2.0 * m.weightBytesPerToken() / bytesPerWeight(src);
-            double pMed = median(promptTps), dMed = median(decodeTps), cMed = median(contextTps);
-            double boundTps = bandwidth * 1e9 / bytes;
+            double pMed = median(r.promptTps), dMed = median(r.decodeTps), cMed = median(r.contextTps);
+            double bw = median(r.bandwidth), pk = median(r.peak);
+            // each run against the limits measured around it, so that the machine's drift cancels
+            double[] decodeFraction = new double[repeats], promptFraction = new double[repeats];
+            for (int i = 0; i < repeats; i++) {
+                decodeFraction[i] = r.decodeTps[i] * bytes / 1e9 / r.bandwidth[i];
+                promptFraction[i] = r.promptTps[i] * flopsPerToken / 1e9 / r.peak[i];
+            }
+            String bwSource = bandwidth != null ? "given" : "measured alongside", pkSource = peak != null ? "given" : "measured alongside";
             if (json) {
                 var o = Output.object().put("model", src.describe()).put("threads", m.threads())
                         .put("prompt_tokens", n).put("gen_tokens", genTokens).put("repeats", repeats);
-                o.putObject("prompt_tokens_per_second").put("median", pMed).put("min", min(promptTps)).put("max", max(promptTps));
-                o.putObject("decode_tokens_per_second").put("median", dMed).put("min", min(decodeTps)).put("max", max(decodeTps));
-                o.putObject("decode_after_prompt_tokens_per_second").put("median", cMed).put("min", min(contextTps)).put("max", max(contextTps));
-                o.put("weight_bytes_per_token", bytes).put("decode_gb_per_second", dMed * bytes / 1e9)
-                        .put("bandwidth_gb_per_second", bandwidth).put("decode_bound_tokens_per_second", boundTps)
-                        .put("decode_fraction_of_bound", dMed / boundTps)
+                o.putObject("prompt_tokens_per_second").put("median", pMed).put("min", min(r.promptTps)).put("max", max(r.promptTps));
+                o.putObject("decode_tokens_per_second").put("median", dMed).put("min", min(r.decodeTps)).put("max", max(r.decodeTps));
+                o.putObject("decode_after_prompt_tokens_per_second").put("median", cMed).put("min", min(r.contextTps)).put("max", max(r.contextTps));
+                o.put("weight_bytes_per_token", bytes).put("decode_gb_per_second", dMed * bytes / 1e9);
+                o.putObject("bandwidth_gb_per_second").put("median", bw).put("min", min(r.bandwidth)).put("max", max(r.bandwidth)).put("source", bwSource);
+                o.put("decode_bound_tokens_per_second", bw * 1e9 / bytes)
+                        .put("decode_fraction_of_bound", median(decodeFraction))
                         .put("prompt_matmul_gflops", pMed * flopsPerToken / 1e9);
+                o.putObject("fma_peak_gflops").put("median", pk).put("min", min(r.peak)).put("max", max(r.peak)).put("source", pkSource);
+                o.put("prompt_fraction_of_peak", median(promptFraction));
                 Output.printJson(out, o);
             } else {
                 out.printf("%s, %d threads, %d prompt tokens, %d decoded, %d repeats (median [min, max])%n",
                         src.describe(), m.threads(), n, genTokens, repeats);
-                out.printf("  prompt          %9.1f tok/s  [%.1f, %.1f]   %.1f GFLOP/s in the matrix products%n",
-                        pMed, min(promptTps), max(promptTps), pMed * flopsPerToken / 1e9);
-                out.printf("  decode          %9.1f tok/s  [%.1f, %.1f]   %.1f GB/s of weights (%s per token), %.0f %% of the %.0f tok/s bound at %.1f GB/s%n",
-                        dMed, min(decodeTps), max(decodeTps), dMed * bytes / 1e9, Output.bytes(bytes), 100 * dMed / boundTps, boundTps, bandwidth);
+                out.printf("  prompt          %9.1f tok/s  [%.1f, %.1f]   %.1f GFLOP/s in the matrix products, %.0f %% of the FMA peak%n",
+                        pMed, min(r.promptTps), max(r.promptTps), pMed * flopsPerToken / 1e9, 100 * median(promptFraction));
+                out.printf("  decode          %9.1f tok/s  [%.1f, %.1f]   %.1f GB/s of weights (%s per token), %.0f %% of the bandwidth bound%n",
+                        dMed, min(r.decodeTps), max(r.decodeTps), dMed * bytes / 1e9, Output.bytes(bytes), 100 * median(decodeFraction));
                 out.printf("  decode after the prompt %.1f tok/s  [%.1f, %.1f]   (positions %d to %d: the KV cache is read too)%n",
-                        cMed, min(contextTps), max(contextTps), n, n + genTokens);
+                        cMed, min(r.contextTps), max(r.contextTps), n, n + genTokens);
+                out.printf("  limits          read bandwidth %.1f GB/s [%.1f, %.1f] (%s) = %.0f tok/s bound; FMA peak %.0f GFLOP/s [%.0f, %.0f] (%s)%n",
+                        bw, min(r.bandwidth), max(r.bandwidth), bwSource, bw * 1e9 / bytes, pk, min(r.peak), max(r.peak), pkSource);
             }
         }
         return 0;
     }
 
+    /** Per measured run: speeds, and the limits measured around it. */
+    private record Runs(double[] promptTps, double[] decodeTps, double[] contextTps, double[] bandwidth, double[] peak) {
+        Runs(int n) { this(new double[n], new double[n], new double[n], new double[n], new double[n]); }
+    }
+
+    /** Limit probes per run, before and after it: their median is the run's limit. */
+    private static final int PROBES = 3;
+
     /**
-     * One measured run: the prompt into a fresh sequence, genTokens decoded after it, and genTokens
-     * decoded from an empty sequence (what llama-bench's tg test measures). Null arrays: warm-up.
+     * One run: the prompt into a fresh sequence, genTokens decoded after it, and genTokens decoded
+     * from an empty sequence (what llama-bench's tg test measures), with the read bandwidth and FMA
+     * peak probed just before and just after. Null r: warm-up (the probes are warmed up too).
      */
-    private void run(LlamaModel m, int[] prompt, double[] promptTps, int i, double[] decodeTps, double[] contextTps) {
+    private void run(LlamaModel m, MachineLimits limits, int[] prompt, Runs r, int i) {
+        double[] bw = new double[2 * PROBES], pk = new double[2 * PROBES];
+        probe(m, limits, bw, pk, 0);
         Sequence s = m.newSequence();
         long t0 = System.nanoTime();
         float[] logits = m.step(s, prompt);
@@ -93,14 +119,25 @@ final class BenchCommand implements Callable<Integer> {
         long t3 = System.nanoTime();
         for (int k = 0; k < genTokens; k++) logits = m.step(fresh, Sampler.argmax(logits));
         long t4 = System.nanoTime();
-        if (promptTps == null) return;
-        promptTps[i] = prompt.length / ((t1 - t0) / 1e9);
-        contextTps[i] = genTokens / ((t2 - t1) / 1e9);
-        decodeTps[i] = genTokens / ((t4 - t3) / 1e9);
+        probe(m, limits, bw, pk, PROBES);
+        if (r == null) return;
+        r.promptTps[i] = prompt.length / ((t1 - t0) / 1e9);
+        r.contextTps[i] = genTokens / ((t2 - t1) / 1e9);
+        r.decodeTps[i] = genTokens / ((t4 - t3) / 1e9);
+        r.bandwidth[i] = bandwidth != null ? bandwidth : median(bw);
+        r.peak[i] = peak != null ? peak : median(pk);
+    }
+
+    private void probe(LlamaModel m, MachineLimits limits, double[] bw, double[] pk, int at) {
+        for (int j = at; j < at + PROBES; j++) {
+            if (bandwidth == null) bw[j] = MachineLimits.weightReadBandwidth(m);
+            if (peak == null) pk[j] = limits.fmaPeak();
+        }
     }
 
     private int trainBench(PrintWriter out) {
         int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        double trainPeak = peak != null ? peak : 202;
         try (ModelSource src = ModelRefs.open(model, store.location())) {
             var b = dev.arbor.train.Trainer.benchmark(src, batch, seq, 1, repeats, t);
             double[] tps = Arrays.stream(b.stepSeconds()).map(x -> b.tokensPerStep() / x).toArray();
@@ -110,13 +147,13 @@ final class BenchCommand implements Callable<Integer> {
                 var o = Output.object().put("model", src.describe()).put("threads", t).put("batch", batch).put("seq", seq)
                         .put("steps", repeats).put("parameters", b.parameters()).put("flops_per_token", b.flopsPerToken());
                 o.putObject("tokens_per_second").put("median", med).put("min", min(tps)).put("max", max(tps));
-                o.put("model_gflops", gflops).put("mfu", gflops / peak);
+                o.put("model_gflops", gflops).put("mfu", gflops / trainPeak);
                 Output.printJson(out, o);
             } else {
                 out.printf("%s, training, %d threads, batch %d × %d tokens, %d steps after 1 warm-up (median [min, max])%n",
                         src.describe(), t, batch, seq, repeats);
                 out.printf("  train  %9.1f tok/s  [%.1f, %.1f]   %.1f model GFLOP/s = %.0f %% MFU of %.0f GFLOP/s (%.2f GFLOP per token)%n",
-                        med, min(tps), max(tps), gflops, 100 * gflops / peak, peak, b.flopsPerToken() / 1e9);
+                        med, min(tps), max(tps), gflops, 100 * gflops / trainPeak, trainPeak, b.flopsPerToken() / 1e9);
             }
         }
         return 0;

@@ -12,7 +12,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class BenchCommandTest {
     @TempDir Path dir;
 
-    @Test void reportsPromptAndBothDecodeFiguresAgainstTheBandwidthBound() throws Exception {
+    @Test void reportsPromptAndBothDecodeFiguresAgainstTheLimits() throws Exception {
         Path m = dir.resolve("m");
         assertThat(CliHarness.run("init-model", "--hidden", "64", "--layers", "2", "--heads", "4", "--ffn", "160",
                 "--vocab", "300", "--seed", "1", "--dtype", "bf16", m.toString()).exitCode()).isZero();
@@ -30,8 +30,25 @@ class BenchCommandTest {
         long bytes = 2L * (2 * (4 * 64 * 64 + 3 * 160 * 64) + 300 * 64);
         assertThat(o.get("weight_bytes_per_token").longValue()).isEqualTo(bytes);
         assertThat(o.get("decode_bound_tokens_per_second").doubleValue()).isCloseTo(10e9 / bytes, org.assertj.core.data.Offset.offset(1e-6));
+        assertThat(o.get("bandwidth_gb_per_second").get("source").textValue()).isEqualTo("given");
+        // with a fixed bandwidth, the median of the runs' fractions is the fraction of the median run
         assertThat(o.get("decode_fraction_of_bound").doubleValue())
                 .isCloseTo(o.get("decode_tokens_per_second").get("median").doubleValue() * bytes / 10e9, org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(o.get("fma_peak_gflops").get("source").textValue()).isEqualTo("measured alongside");
+
+        // Without --bandwidth and --peak-gflops both limits are measured around each run; one run makes the fractions checkable.
+        var measured = CliHarness.run("bench", m.toString(), "--threads", "2", "--prompt-tokens", "20", "--gen-tokens", "6",
+                "--repeats", "1", "--warmup-seconds", "0", "--json");
+        assertThat(measured.exitCode()).as(measured.err()).isZero();
+        JsonNode p = Output.JSON.readTree(measured.out());
+        JsonNode bw = p.get("bandwidth_gb_per_second"), peak = p.get("fma_peak_gflops");
+        assertThat(bw.get("source").textValue()).isEqualTo("measured alongside");
+        assertThat(bw.get("median").doubleValue()).isPositive().isEqualTo(bw.get("min").doubleValue());
+        assertThat(peak.get("median").doubleValue()).isPositive();
+        assertThat(p.get("decode_fraction_of_bound").doubleValue()).isCloseTo(
+                p.get("decode_gb_per_second").doubleValue() / bw.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
+        assertThat(p.get("prompt_fraction_of_peak").doubleValue()).isCloseTo(
+                p.get("prompt_matmul_gflops").doubleValue() / peak.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
 
         var bad = CliHarness.run("bench", m.toString(), "--repeats", "0");
         assertThat(bad.exitCode()).isEqualTo(1);

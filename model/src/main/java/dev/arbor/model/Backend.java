@@ -29,5 +29,12 @@ interface Backend extends AutoCloseable {
     void attention(int l, float[] q, Sequence[] rowSeq, int[] rowPos, int rows, int heads, int kvHeads, int headDim,
                    float scale, float[] out);
 
+    /**
+     * Reads every byte of the weights once, as fast as the hardware streams them, and returns a
+     * checksum (so the reads cannot be dropped): the bandwidth bound of decode, measured by
+     * {@link MachineLimits#weightReadBandwidth}.
+     */
+    long read(Weight[] ws);
+
     @Override void close();
 }

@@ -105,6 +105,28 @@ final class CpuBackend implements Backend {
         for (int t = 0; t < scores.length; t++) if (scores[t].length < n) scores[t] = new float[Math.max(n, 2 * scores[t].length)];
     }
 
+    /** Each thread sums one contiguous share of the weights' bytes, taken in order across the weights. */
+    @Override public long read(Weight[] ws) {
+        long bytes = 0;
+        for (Weight w : ws) bytes += w.byteSize();
+        long total = bytes;
+        int threads = pool.threads();
+        long share = Math.ceilDiv(total, threads);
+        long[] sums = new long[threads];
+        pool.run(threads, (chunk, thread) -> {
+            long from = chunk * share, to = Math.min(total, from + share), base = 0, s = 0;
+            for (Weight w : ws) {
+                long end = base + w.byteSize();
+                if (end > from && base < to) s += MachineLimits.sum(w.data(), Math.max(from, base) - base, Math.min(to, end) - base);
+                base = end;
+            }
+            sums[chunk] = s;
+        });
+        long s = 0;
+        for (long x : sums) s += x;
+        return s;
+    }
+
     @Override public void close() {
         pool.close();
         gemm.close();

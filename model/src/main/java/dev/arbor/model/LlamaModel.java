@@ -189,13 +189,20 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Bytes of weights a decode step reads per token: every layer matrix and the LM head. */
     public long weightBytesPerToken() {
-        long b = lmHead.byteSize();
-        for (Layer l : layers) {
-            b += l.q.byteSize() + l.k.byteSize() + l.v.byteSize() + l.o.byteSize()
-                    + l.gate.byteSize() + l.up.byteSize() + l.down.byteSize();
-        }
+        long b = 0;
+        for (Weight w : decodeWeights()) b += w.byteSize();
         return b;
     }
+
+    /** The weights a decode step reads, in the order it reads them. */
+    Weight[] decodeWeights() {
+        List<Weight> ws = new ArrayList<>();
+        for (Layer l : layers) ws.addAll(List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down));
+        ws.add(lmHead);
+        return ws.toArray(Weight[]::new);
+    }
+
+    Backend backend() { return backend; }
 
     /** A new, empty sequence for this model. */
     public Sequence newSequence() { return new Sequence(this, numLayers, kvHeads, headDim); }
