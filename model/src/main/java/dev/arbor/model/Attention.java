@@ -27,14 +27,119 @@ final class Attention {
     static void attend(float[] q, int qo, float[] kt, int cap, float[] v, int hd, int pos, float scale,
                        float[] scores, float[] out, int oo) {
         int n = pos + 1;
-        scores(q, qo, kt, cap, hd, n, scale, scores);
-        float inv = softmaxUnnormalised(scores, n);
-        weightedSum(scores, n, v, hd, inv, out, oo);
+        scoresFrom(q, qo, kt, cap, hd, 0, n, scale, scores, 0);
+        float inv = softmaxUnnormalised(scores, 0, n);
+        weightedSumFrom(scores, 0, n, v, hd, 0, inv, out, oo);
     }
 
-    /** scores[s] = (q·k_s)·scale for s in [0, n). */
-    private static void scores(float[] q, int qo, float[] kt, int cap, int hd, int n, float scale, float[] scores) {
+    /**
+     * Four queries against the same cached keys and values (rows of one sequence, or the query
+     * heads of one kv group), sharing every load of kt and v: prompt processing reads the cache
+     * once per four rows instead of once per row. Query j is q[at[j], at[j] + hd) at position
+     * at[4 + j]; its scores, then 1/Σ, go to scores[j·stride …] (stride > largest position + 1);
+     * its result to out[at[j] …] (q and out are laid out alike). Each output is computed in
+     * exactly the order {@link #attend} uses, so the two give the same bits.
+     */
+    static void attend4(float[] q, int[] at, float[] kt, int cap, float[] v, int hd, float scale,
+                        float[] scores, int stride, float[] out) {
+        int n0 = at[4] + 1, n1 = at[5] + 1, n2 = at[6] + 1, n3 = at[7] + 1;
+        int common = Math.min(Math.min(n0, n1), Math.min(n2, n3));
+        int shared = common / L * L;   // positions whose scores are computed for all four at once
+        scores4(q, at, kt, cap, hd, shared, scale, scores, stride);
+        for (int j = 0; j < 4; j++) {
+            int n = at[4 + j] + 1;
+            scoresFrom(q, at[j], kt, cap, hd, shared, n, scale, scores, j * stride);
+            scores[j * stride + n] = softmaxUnnormalised(scores, j * stride, n);   // 1/Σ, kept just after the scores
+        }
+        weightedSum4(scores, stride, common, at, v, hd, out);
+    }
+
+    /** scores[j·stride + s] = (q_j·k_s)·scale for the four queries and s in [0, n), n a multiple of L. */
+    private static void scores4(float[] q, int[] at, float[] kt, int cap, int hd, int n, float scale, float[] scores, int stride) {
+        int q0 = at[0], q1 = at[1], q2 = at[2], q3 = at[3];
         int s = 0;
+        for (; s + 2 * L <= n; s += 2 * L) {
+            FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+            for (int d = 0; d < hd; d++) {
+                int o = d * cap + s;
+                FloatVector k0 = FloatVector.fromArray(V, kt, o), k1 = FloatVector.fromArray(V, kt, o + L);
+                FloatVector x = FloatVector.broadcast(V, q[q0 + d]);
+                a0 = x.fma(k0, a0); a1 = x.fma(k1, a1);
+                x = FloatVector.broadcast(V, q[q1 + d]);
+                b0 = x.fma(k0, b0); b1 = x.fma(k1, b1);
+                x = FloatVector.broadcast(V, q[q2 + d]);
+                c0 = x.fma(k0, c0); c1 = x.fma(k1, c1);
+                x = FloatVector.broadcast(V, q[q3 + d]);
+                e0 = x.fma(k0, e0); e1 = x.fma(k1, e1);
+            }
+            a0.mul(scale).intoArray(scores, s); a1.mul(scale).intoArray(scores, s + L);
+            b0.mul(scale).intoArray(scores, stride + s); b1.mul(scale).intoArray(scores, stride + s + L);
+            c0.mul(scale).intoArray(scores, 2 * stride + s); c1.mul(scale).intoArray(scores, 2 * stride + s + L);
+            e0.mul(scale).intoArray(scores, 3 * stride + s); e1.mul(scale).intoArray(scores, 3 * stride + s + L);
+        }
+        for (; s < n; s += L) {
+            FloatVector a = FloatVector.zero(V), b = a, c = a, e = a;
+            for (int d = 0; d < hd; d++) {
+                FloatVector k = FloatVector.fromArray(V, kt, d * cap + s);
+                a = FloatVector.broadcast(V, q[q0 + d]).fma(k, a);
+                b = FloatVector.broadcast(V, q[q1 + d]).fma(k, b);
+                c = FloatVector.broadcast(V, q[q2 + d]).fma(k, c);
+                e = FloatVector.broadcast(V, q[q3 + d]).fma(k, e);
+            }
+            a.mul(scale).intoArray(scores, s);
+            b.mul(scale).intoArray(scores, stride + s);
+            c.mul(scale).intoArray(scores, 2 * stride + s);
+            e.mul(scale).intoArray(scores, 3 * stride + s);
+        }
+    }
+
+    /**
+     * out_j[d] = inv_j · Σ_s p_j[s]·v[s·hd + d], the sum over s in order: positions below common
+     * for the four queries at once (each v vector loaded once), then each query's own remainder.
+     */
+    private static void weightedSum4(float[] p, int stride, int common, int[] at, float[] v, int hd, float[] out) {
+        int n0 = at[4] + 1, n1 = at[5] + 1, n2 = at[6] + 1, n3 = at[7] + 1;
+        float inv0 = p[n0], inv1 = p[stride + n1], inv2 = p[2 * stride + n2], inv3 = p[3 * stride + n3];
+        int d = 0;
+        for (; d + 2 * L <= hd; d += 2 * L) {
+            FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+            for (int s = 0; s < common; s++) {
+                int o = s * hd + d;
+                FloatVector v0 = FloatVector.fromArray(V, v, o), v1 = FloatVector.fromArray(V, v, o + L);
+                FloatVector x = FloatVector.broadcast(V, p[s]);
+                a0 = v0.fma(x, a0); a1 = v1.fma(x, a1);
+                x = FloatVector.broadcast(V, p[stride + s]);
+                b0 = v0.fma(x, b0); b1 = v1.fma(x, b1);
+                x = FloatVector.broadcast(V, p[2 * stride + s]);
+                c0 = v0.fma(x, c0); c1 = v1.fma(x, c1);
+                x = FloatVector.broadcast(V, p[3 * stride + s]);
+                e0 = v0.fma(x, e0); e1 = v1.fma(x, e1);
+            }
+            finish2(a0, a1, p, 0, common, n0, v, hd, d, inv0, out, at[0]);
+            finish2(b0, b1, p, stride, common, n1, v, hd, d, inv1, out, at[1]);
+            finish2(c0, c1, p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
+            finish2(e0, e1, p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
+        }
+        // head_dim not a multiple of 2·L: the rest one query at a time
+        for (int j = 0; j < 4; j++) weightedSumFrom(p, j * stride, at[4 + j] + 1, v, hd, d, p[j * stride + at[4 + j] + 1], out, at[j]);
+    }
+
+    /** Continues two vectors of accumulators over positions [from, n), then scales and stores them. */
+    private static void finish2(FloatVector a0, FloatVector a1, float[] p, int po, int from, int n, float[] v, int hd, int d,
+                                float inv, float[] out, int oo) {
+        for (int s = from; s < n; s++) {
+            FloatVector x = FloatVector.broadcast(V, p[po + s]);
+            int o = s * hd + d;
+            a0 = FloatVector.fromArray(V, v, o).fma(x, a0);
+            a1 = FloatVector.fromArray(V, v, o + L).fma(x, a1);
+        }
+        a0.mul(inv).intoArray(out, oo + d);
+        a1.mul(inv).intoArray(out, oo + d + L);
+    }
+
+    /** scores[so + s] = (q·k_s)·scale for s in [s0, n). */
+    private static void scoresFrom(float[] q, int qo, float[] kt, int cap, int hd, int s0, int n, float scale, float[] scores, int so) {
+        int s = s0;
         // four vectors of positions at a time: four independent FMA chains hide the FMA latency
         for (; s + 4 * L <= n; s += 4 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0, a3 = a0;
@@ -46,51 +151,51 @@ final class Attention {
                 a2 = qd.fma(FloatVector.fromArray(V, kt, o + 2 * L), a2);
                 a3 = qd.fma(FloatVector.fromArray(V, kt, o + 3 * L), a3);
             }
-            a0.mul(scale).intoArray(scores, s);
-            a1.mul(scale).intoArray(scores, s + L);
-            a2.mul(scale).intoArray(scores, s + 2 * L);
-            a3.mul(scale).intoArray(scores, s + 3 * L);
+            a0.mul(scale).intoArray(scores, so + s);
+            a1.mul(scale).intoArray(scores, so + s + L);
+            a2.mul(scale).intoArray(scores, so + s + 2 * L);
+            a3.mul(scale).intoArray(scores, so + s + 3 * L);
         }
         for (; s + L <= n; s += L) {
             FloatVector a = FloatVector.zero(V);
             for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s), a);
-            a.mul(scale).intoArray(scores, s);
+            a.mul(scale).intoArray(scores, so + s);
         }
         for (; s < n; s++) {
             float a = 0f;
             for (int d = 0; d < hd; d++) a = Math.fma(q[qo + d], kt[d * cap + s], a);
-            scores[s] = a * scale;
+            scores[so + s] = a * scale;
         }
     }
 
-    /** scores[s] = e^(scores[s] − max); returns 1 / Σ_s scores[s]. */
-    private static float softmaxUnnormalised(float[] scores, int n) {
+    /** scores[so + s] = e^(scores[so + s] − max) for s in [0, n); returns 1 / Σ_s of them. */
+    private static float softmaxUnnormalised(float[] scores, int so, int n) {
         float max = Float.NEGATIVE_INFINITY;
-        for (int s = 0; s < n; s++) max = Math.max(max, scores[s]);
+        for (int s = 0; s < n; s++) max = Math.max(max, scores[so + s]);
         int s = 0;
         FloatVector acc = FloatVector.zero(V);
         for (; s + L <= n; s += L) {
-            FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, s).sub(max));
-            e.intoArray(scores, s);
+            FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, so + s).sub(max));
+            e.intoArray(scores, so + s);
             acc = acc.add(e);
         }
         double total = 0;
         for (int i = 0; i < L; i++) total += acc.lane(i);
         for (; s < n; s++) {
-            float e = Exp.exp(scores[s] - max);
-            scores[s] = e;
+            float e = Exp.exp(scores[so + s] - max);
+            scores[so + s] = e;
             total += e;
         }
         return (float) (1.0 / total);
     }
 
-    /** out[oo + d] = inv · Σ_s p[s]·v[s·hd + d], the sum over s in order. */
-    private static void weightedSum(float[] p, int n, float[] v, int hd, float inv, float[] out, int oo) {
-        int d = 0;
+    /** out[oo + d] = inv · Σ_s p[po + s]·v[s·hd + d] for d in [d0, hd), the sum over s in [0, n) in order. */
+    private static void weightedSumFrom(float[] p, int po, int n, float[] v, int hd, int d0, float inv, float[] out, int oo) {
+        int d = d0;
         for (; d + 4 * L <= hd; d += 4 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0, a3 = a0;
             for (int s = 0; s < n; s++) {
-                FloatVector ps = FloatVector.broadcast(V, p[s]);
+                FloatVector ps = FloatVector.broadcast(V, p[po + s]);
                 int o = s * hd + d;
                 a0 = FloatVector.fromArray(V, v, o).fma(ps, a0);
                 a1 = FloatVector.fromArray(V, v, o + L).fma(ps, a1);
@@ -104,12 +209,12 @@ final class Attention {
         }
         for (; d + L <= hd; d += L) {
             FloatVector a = FloatVector.zero(V);
-            for (int s = 0; s < n; s++) a = FloatVector.fromArray(V, v, s * hd + d).fma(FloatVector.broadcast(V, p[s]), a);
+            for (int s = 0; s < n; s++) a = FloatVector.fromArray(V, v, s * hd + d).fma(FloatVector.broadcast(V, p[po + s]), a);
             a.mul(inv).intoArray(out, oo + d);
         }
         for (; d < hd; d++) {
             float a = 0f;
-            for (int s = 0; s < n; s++) a = Math.fma(v[s * hd + d], p[s], a);
+            for (int s = 0; s < n; s++) a = Math.fma(v[s * hd + d], p[po + s], a);
             out[oo + d] = a * inv;
         }
     }

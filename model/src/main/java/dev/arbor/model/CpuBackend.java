@@ -20,6 +20,7 @@ final class CpuBackend implements Backend {
         gemm = new Gemm(threads);
         scratch = new float[threads][0];
         scores = new float[threads][0];
+        unitScratch = new int[threads][8];
     }
 
     @Override public int threads() { return pool.threads(); }
@@ -80,20 +81,77 @@ final class CpuBackend implements Backend {
         });
     }
 
-    /** Every (row, query head) pair is one chunk of work: decode's single row still uses all threads. */
+    /**
+     * Work is cut into units of up to four queries (row, query head) that read the same cache, one
+     * sequence's kv head: consecutive rows of a prompt, or the query heads of a kv group. A unit
+     * loads each key and value once for all its queries ({@link Attention#attend4}); a lone query
+     * (decode with one query head per kv head) is a unit of its own, so decode still spreads its
+     * heads over every thread.
+     */
     @Override public void attention(int l, float[] q, Sequence[] rowSeq, int[] rowPos, int rows, int heads, int kvHeads,
                                     int headDim, float scale, float[] out) {
         int maxPos = 0;
         for (int r = 0; r < rows; r++) maxPos = Math.max(maxPos, rowPos[r]);
-        ensureScores(maxPos + 1);
+        int stride = maxPos + 2;   // one query's scores and 1/Σ
+        ensureScores(4 * stride);
         int group = heads / kvHeads;
         int qStride = heads * headDim;
-        pool.run(rows * heads, (chunk, thread) -> {
-            int r = chunk / heads, j = chunk % heads;
+        int units = planUnits(rowSeq, rows, heads, kvHeads);
+        int[] uStart = unitStart, qRow = queryRow, qHead = queryHead;
+        pool.run(units, (u, thread) -> {
+            int from = uStart[u], count = uStart[u + 1] - from;
+            int r = qRow[from], j = qHead[from];
             Sequence s = rowSeq[r];
-            int o = r * qStride + j * headDim, g = j / group;
-            Attention.attend(q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, rowPos[r], scale, scores[thread], out, o);
+            int g = j / group;
+            if (count == 1) {
+                int o = r * qStride + j * headDim;
+                Attention.attend(q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, rowPos[r], scale, scores[thread], out, o);
+                return;
+            }
+            int[] a = unitScratch[thread];
+            for (int i = 0; i < 4; i++) {
+                int x = from + Math.min(i, count - 1);   // fewer than four: the last query again
+                a[i] = qRow[x] * qStride + qHead[x] * headDim;
+                a[4 + i] = rowPos[qRow[x]];
+            }
+            Attention.attend4(q, a, s.keys[l][g], s.capacity, s.values[l][g], headDim, scale, scores[thread], stride, out);
         });
+    }
+
+    /** Query lists of the attention units (see {@link #attention}), reused between calls. */
+    private int[] unitStart = new int[1], queryRow = new int[0], queryHead = new int[0];
+    private final int[][] unitScratch;
+
+    /**
+     * Fills unitStart/queryRow/queryHead: for each run of consecutive rows of one sequence and each
+     * kv head, its queries, the last rows first (under the causal mask they cost most, so they
+     * start first), cut into units of four. Returns the number of units.
+     */
+    private int planUnits(Sequence[] rowSeq, int rows, int heads, int kvHeads) {
+        int n = rows * heads, group = heads / kvHeads;
+        if (queryRow.length < n) {
+            queryRow = new int[n];
+            queryHead = new int[n];
+            unitStart = new int[n + 1];
+        }
+        int qi = 0, units = 0;
+        for (int r0 = 0; r0 < rows; ) {
+            int r1 = r0 + 1;
+            while (r1 < rows && rowSeq[r1] == rowSeq[r0]) r1++;
+            for (int g = 0; g < kvHeads; g++) {
+                int first = qi;
+                for (int r = r1 - 1; r >= r0; r--) {
+                    for (int j = g * group; j < (g + 1) * group; j++) {
+                        if ((qi - first) % 4 == 0) unitStart[units++] = qi;
+                        queryRow[qi] = r;
+                        queryHead[qi++] = j;
+                    }
+                }
+            }
+            r0 = r1;
+        }
+        unitStart[units] = qi;
+        return units;
     }
 
     private void ensureScratch(int k) {

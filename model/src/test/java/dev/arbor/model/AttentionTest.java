@@ -1,0 +1,63 @@
+package dev.arbor.model;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The attention kernels: four queries sharing a cache give each query's one-query bits, and both match softmax attention in f64. */
+class AttentionTest {
+
+    /** Positions of four queries: consecutive prompt rows, rows around a vector boundary, short rows, GQA heads at one position, a padded unit. */
+    private static final int[][] UNITS = {
+            {36, 37, 38, 39}, {7, 8, 9, 10}, {0, 1, 2, 3}, {100, 100, 100, 100}, {63, 64, 65, 65}, {5, 200, 17, 199},
+    };
+
+    @Test void fourQueriesGiveTheBitsOfOneAtATimeAndMatchF64() {
+        SplittableRandom r = new SplittableRandom(7);
+        for (int hd : new int[]{64, 40, 24, 8}) {
+            int cap = 256, maxPos = 200;
+            float[] kt = new float[hd * cap], v = new float[cap * hd];
+            for (int i = 0; i < kt.length; i++) kt[i] = (float) r.nextGaussian();
+            for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+            float scale = (float) (1 / Math.sqrt(hd));
+            for (int[] pos : UNITS) {
+                float[] q = new float[4 * hd];
+                for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
+                int[] at = {0, hd, 2 * hd, 3 * hd, pos[0], pos[1], pos[2], pos[3]};
+                int stride = maxPos + 2;
+                float[] four = new float[4 * hd];
+                Attention.attend4(q, at, kt, cap, v, hd, scale, new float[4 * stride], stride, four);
+                for (int j = 0; j < 4; j++) {
+                    float[] one = new float[4 * hd];
+                    Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
+                    double[] want = reference(q, j * hd, kt, cap, v, hd, pos[j], scale);
+                    for (int d = 0; d < hd; d++) {
+                        assertThat(Float.floatToIntBits(four[j * hd + d])).as("hd %d pos %d d %d", hd, pos[j], d)
+                                .isEqualTo(Float.floatToIntBits(one[j * hd + d]));
+                        assertThat((double) one[j * hd + d]).as("hd %d pos %d d %d", hd, pos[j], d)
+                                .isCloseTo(want[d], org.assertj.core.data.Offset.offset(1e-5 * (1 + Math.abs(want[d]))));
+                    }
+                }
+            }
+        }
+    }
+
+    /** Softmax attention of one query over positions 0..pos in f64, from the same cache layout. */
+    private static double[] reference(float[] q, int qo, float[] kt, int cap, float[] v, int hd, int pos, float scale) {
+        double[] s = new double[pos + 1];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            double a = 0;
+            for (int d = 0; d < hd; d++) a += (double) q[qo + d] * kt[d * cap + p];
+            s[p] = a * scale;
+            max = Math.max(max, s[p]);
+        }
+        double total = 0;
+        for (int p = 0; p <= pos; p++) total += s[p] = Math.exp(s[p] - max);
+        double[] out = new double[hd];
+        for (int p = 0; p <= pos; p++) for (int d = 0; d < hd; d++) out[d] += s[p] / total * v[p * hd + d];
+        return out;
+    }
+}
