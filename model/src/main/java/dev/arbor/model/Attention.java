@@ -1,6 +1,8 @@
 package dev.arbor.model;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -36,7 +38,7 @@ final class Attention {
      * Four queries against the same cached keys and values (rows of one sequence, or the query
      * heads of one kv group), sharing every load of kt and v: prompt processing reads the cache
      * once per four rows instead of once per row. Query j is q[at[j], at[j] + hd) at position
-     * at[4 + j]; its scores, then 1/Σ, go to scores[j·stride …] (stride > largest position + 1);
+     * at[4 + j]; its scores, then 1/Σ, go to scores[j·stride …] (stride > largest position + L);
      * its result to out[at[j] …] (q and out are laid out alike). Each output is computed in
      * exactly the order {@link #attend} uses, so the two give the same bits.
      */
@@ -44,11 +46,13 @@ final class Attention {
                         float[] scores, int stride, float[] out) {
         int n0 = at[4] + 1, n1 = at[5] + 1, n2 = at[6] + 1, n3 = at[7] + 1;
         int common = Math.min(Math.min(n0, n1), Math.min(n2, n3));
-        int shared = common / L * L;   // positions whose scores are computed for all four at once
-        scores4(q, at, kt, cap, hd, shared, scale, scores, stride);
+        // Scores for all four over whole vectors of positions up to the longest: a query's extra
+        // positions (cached, but after it) are computed and ignored; the cache's capacity is a
+        // multiple of L, so they are inside it.
+        int longest = Math.max(Math.max(n0, n1), Math.max(n2, n3));
+        scores4(q, at, kt, cap, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
         for (int j = 0; j < 4; j++) {
             int n = at[4 + j] + 1;
-            scoresFrom(q, at[j], kt, cap, hd, shared, n, scale, scores, j * stride);
             scores[j * stride + n] = softmaxUnnormalised(scores, j * stride, n);   // 1/Σ, kept just after the scores
         }
         weightedSum4(scores, stride, common, at, v, hd, out);
@@ -161,31 +165,40 @@ final class Attention {
             for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s), a);
             a.mul(scale).intoArray(scores, so + s);
         }
-        for (; s < n; s++) {
-            float a = 0f;
-            for (int d = 0; d < hd; d++) a = Math.fma(q[qo + d], kt[d * cap + s], a);
-            scores[so + s] = a * scale;
+        if (s < n) {
+            // the last n − s positions, lanes past n masked off: a scalar chain per position would wait on the FMA latency
+            VectorMask<Float> m = V.indexInRange(s, n);
+            FloatVector a = FloatVector.zero(V);
+            for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s, m), a);
+            a.mul(scale).intoArray(scores, so + s, m);
         }
     }
 
-    /** scores[so + s] = e^(scores[so + s] − max) for s in [0, n); returns 1 / Σ_s of them. */
+    /**
+     * scores[so + s] = e^(scores[so + s] − max) for s in [0, n); returns 1 / Σ_s of them (summed
+     * lane-wise over the vectors of positions, then the lanes in order). Vectors throughout, the
+     * last one masked: scalar max and exp chains over the tail cost more than the vectors.
+     */
     private static float softmaxUnnormalised(float[] scores, int so, int n) {
-        float max = Float.NEGATIVE_INFINITY;
-        for (int s = 0; s < n; s++) max = Math.max(max, scores[so + s]);
+        FloatVector mx = FloatVector.broadcast(V, Float.NEGATIVE_INFINITY);
         int s = 0;
+        for (; s + L <= n; s += L) mx = mx.max(FloatVector.fromArray(V, scores, so + s));
+        VectorMask<Float> tail = V.indexInRange(s, n);
+        if (s < n) mx = mx.lanewise(VectorOperators.MAX, FloatVector.fromArray(V, scores, so + s, tail), tail);
+        float max = mx.reduceLanes(VectorOperators.MAX);
         FloatVector acc = FloatVector.zero(V);
-        for (; s + L <= n; s += L) {
+        for (s = 0; s + L <= n; s += L) {
             FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, so + s).sub(max));
             e.intoArray(scores, so + s);
             acc = acc.add(e);
         }
+        if (s < n) {
+            FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, so + s, tail).sub(max));
+            e.intoArray(scores, so + s, tail);
+            acc = acc.add(e, tail);
+        }
         double total = 0;
         for (int i = 0; i < L; i++) total += acc.lane(i);
-        for (; s < n; s++) {
-            float e = Exp.exp(scores[so + s] - max);
-            scores[so + s] = e;
-            total += e;
-        }
         return (float) (1.0 / total);
     }
 

@@ -30,6 +30,16 @@ interface Backend extends AutoCloseable {
                    float scale, float[] out);
 
     /**
+     * Runs body(r0, r1) over disjoint ranges that cover rows [0, rows): the element-wise steps
+     * of a layer (norms, RoPE and the cache writes, SwiGLU, residuals), which each row does on its
+     * own. A prompt's rows are shared between threads; a few decode rows run on the caller.
+     */
+    void forRows(int rows, RowRange body);
+
+    @FunctionalInterface
+    interface RowRange { void run(int r0, int r1); }
+
+    /**
      * Reads every byte of the weights once, as fast as the hardware streams them, and returns a
      * checksum (so the reads cannot be dropped): the bandwidth bound of decode, measured by
      * {@link MachineLimits#weightReadBandwidth}.

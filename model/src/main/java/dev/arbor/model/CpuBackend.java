@@ -92,7 +92,7 @@ final class CpuBackend implements Backend {
                                     int headDim, float scale, float[] out) {
         int maxPos = 0;
         for (int r = 0; r < rows; r++) maxPos = Math.max(maxPos, rowPos[r]);
-        int stride = maxPos + 2;   // one query's scores and 1/Σ
+        int stride = Math.ceilDiv(maxPos + 1, Matmul.F.length()) * Matmul.F.length() + 1;   // one query's scores (whole vectors) and 1/Σ
         ensureScores(4 * stride);
         int group = heads / kvHeads;
         int qStride = heads * headDim;
@@ -161,6 +161,18 @@ final class CpuBackend implements Backend {
 
     private void ensureScores(int n) {
         for (int t = 0; t < scores.length; t++) if (scores[t].length < n) scores[t] = new float[Math.max(n, 2 * scores[t].length)];
+    }
+
+    /** Below this many rows the element-wise steps cost less than handing them to the pool. */
+    private static final int PARALLEL_ROWS = 8;
+
+    @Override public void forRows(int rows, RowRange body) {
+        if (rows < PARALLEL_ROWS || pool.threads() == 1) {
+            body.run(0, rows);
+            return;
+        }
+        int chunks = Math.min(rows, 4 * pool.threads()), per = Math.ceilDiv(rows, chunks);
+        pool.run(Math.ceilDiv(rows, per), (c, thread) -> body.run(c * per, Math.min(rows, (c + 1) * per)));
     }
 
     /** Each thread sums one contiguous share of the weights' bytes, taken in order across the weights. */

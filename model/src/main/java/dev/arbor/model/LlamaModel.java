@@ -291,31 +291,33 @@ public final class LlamaModel implements AutoCloseable {
     private void layer(int l, Workspace w, int rows) {
         Layer p = layers[l];
         int q = heads * headDim, kv = kvHeads * headDim;
-        Ops.rmsNorm(w.h, w.a, rows, hidden, p.inputNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
+        backend.forRows(rows, (r0, r1) -> Ops.rmsNorm(w.h, w.a, r0, r1, hidden, p.inputNorm, hiddenMask, hiddenMaskSum, eps, w.invRms));
         backend.linear(w.a, rows, new Weight[]{p.q, p.k, p.v}, new float[][]{w.q, w.k, w.v}, w.plan);
-        for (int r = 0; r < rows; r++) {
-            int pos = w.rowPos[r];
-            rope.apply(w.q, r * q, heads, pos);
-            rope.apply(w.k, r * kv, kvHeads, pos);
-            Sequence s = w.rowSeq[r];
-            for (int g = 0; g < kvHeads; g++) s.put(l, g, pos, w.k, r * kv + g * headDim, w.v, r * kv + g * headDim);
-        }
+        backend.forRows(rows, (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                rope.apply(w.q, r * q, heads, w.rowPos[r]);
+                rope.apply(w.k, r * kv, kvHeads, w.rowPos[r]);
+            }
+            Sequence.put(w.rowSeq, w.rowPos, r0, r1, l, w.k, w.v, kvHeads, headDim);
+        });
         attention(l, w, rows);
-        if (p.headMask != null) Ops.scaleHeads(w.att, rows, heads, headDim, p.headMask);
+        if (p.headMask != null) backend.forRows(rows, (r0, r1) -> Ops.scaleHeads(w.att, r0, r1, heads, headDim, p.headMask));
         backend.linear(w.att, rows, new Weight[]{p.o}, new float[][]{w.out}, w.plan);
-        Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
-        Ops.rmsNorm(w.h, w.a, rows, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
+        backend.forRows(rows, (r0, r1) -> {
+            Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate);
+            Ops.rmsNorm(w.h, w.a, r0, r1, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
+        });
         backend.linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up}, w.plan);
-        Ops.swiglu(w.gate, w.up, w.z, rows, ffn, p.ffnMask);
+        backend.forRows(rows, (r0, r1) -> Ops.swiglu(w.gate, w.up, w.z, r0, r1, ffn, p.ffnMask));
         backend.linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
-        Ops.residualAdd(w.h, w.out, rows, hidden, hiddenMask, p.layerGate);
+        backend.forRows(rows, (r0, r1) -> Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate));
     }
 
     /** Final norm and LM head for rows [r0, r0+n) of the residual stream: [n, vocab]. */
     private float[] head(Workspace w, int r0, int n, RowPlan plan) {
         float[] normed = new float[n * hidden];
         System.arraycopy(w.h, r0 * hidden, normed, 0, n * hidden);
-        Ops.rmsNorm(normed, normed, n, hidden, finalNorm, hiddenMask, hiddenMaskSum, eps, new float[n]);
+        Ops.rmsNorm(normed, normed, 0, n, hidden, finalNorm, hiddenMask, hiddenMaskSum, eps, new float[n]);
         float[] logits = new float[Math.multiplyExact(n, vocab)];
         backend.linear(normed, n, new Weight[]{lmHead}, new float[][]{logits}, plan);
         return logits;

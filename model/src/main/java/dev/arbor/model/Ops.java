@@ -20,10 +20,10 @@ final class Ops {
      * With no mask (m = null) the statistic is the plain mean of squares, HF's RMSNorm. The
      * inverse RMS r of each row goes to invRms (saved for the backward).
      */
-    static void rmsNorm(float[] x, float[] out, int rows, int d, float[] gamma, float[] mask, double maskSum,
+    static void rmsNorm(float[] x, float[] out, int r0, int r1, int d, float[] gamma, float[] mask, double maskSum,
                         double eps, float[] invRms) {
         double count = mask == null ? d : maskSum;
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             int o = r * d;
             FloatVector acc = FloatVector.zero(F);
             int i = 0;
@@ -52,8 +52,8 @@ final class Ops {
     }
 
     /** SwiGLU with the optional neuron mask: z = silu(g) ⊙ u ⊙ m_f, silu(g) = g / (1 + e^−g). */
-    static void swiglu(float[] gate, float[] up, float[] z, int rows, int f, float[] mask) {
-        for (int r = 0; r < rows; r++) {
+    static void swiglu(float[] gate, float[] up, float[] z, int r0, int r1, int f, float[] mask) {
+        for (int r = r0; r < r1; r++) {
             int o = r * f;
             int i = 0;
             int bound = F.loopBound(f);
@@ -75,11 +75,10 @@ final class Ops {
     /**
      * The residual write h += c_l · (y ⊙ m_h). With no mask and no gate this is h += y.
      */
-    static void residualAdd(float[] h, float[] y, int rows, int d, float[] mask, float gate) {
-        int n = rows * d;
+    static void residualAdd(float[] h, float[] y, int r0, int r1, int d, float[] mask, float gate) {
         if (mask == null) {
-            int i = 0;
-            int bound = F.loopBound(n);
+            int i = r0 * d, n = r1 * d;
+            int bound = i + F.loopBound(n - i);
             if (gate == 1f) {
                 for (; i < bound; i += LANES) {
                     FloatVector.fromArray(F, h, i).add(FloatVector.fromArray(F, y, i)).intoArray(h, i);
@@ -90,15 +89,15 @@ final class Ops {
             }
             return;
         }
-        for (int r = 0; r < rows; r++) {
+        for (int r = r0; r < r1; r++) {
             int o = r * d;
             for (int i = 0; i < d; i++) h[o + i] += gate * (y[o + i] * mask[i]);
         }
     }
 
     /** Per-query-head attention-output mask: u = concat_j(m_q[j]·o_j). */
-    static void scaleHeads(float[] u, int rows, int heads, int hd, float[] mask) {
-        for (int r = 0; r < rows; r++) {
+    static void scaleHeads(float[] u, int r0, int r1, int heads, int hd, float[] mask) {
+        for (int r = r0; r < r1; r++) {
             for (int j = 0; j < heads; j++) {
                 float m = mask[j];
                 int o = (r * heads + j) * hd;

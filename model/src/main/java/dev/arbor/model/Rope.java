@@ -1,5 +1,7 @@
 package dev.arbor.model;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.arbor.format.ArborException;
 import dev.arbor.format.LlamaConfig;
@@ -110,14 +112,25 @@ public final class Rope {
      */
     public void applyInverse(float[] x, int off, int heads, int pos) { rotate(x, off, heads, pos, -1f); }
 
-    /** x'[i] = x[i]·cos − x[i+half]·(±sin), x'[i+half] = x[i+half]·cos + x[i]·(±sin). */
+    /**
+     * x'[i] = x[i]·cos − x[i+half]·(±sin), x'[i+half] = x[i+half]·cos + x[i]·(±sin). Vectors of
+     * {@link #V} pairs, then single pairs: the same roundings either way (no fused operations).
+     */
     private void rotate(float[] x, int off, int heads, int pos, float direction) {
         float[] c = cos, s = sin;
         int tab = pos * half;
         int hd = 2 * half;
+        int bound = V.loopBound(half);
         for (int h = 0; h < heads; h++) {
             int b = off + h * hd;
-            for (int i = 0; i < half; i++) {
+            int i = 0;
+            for (; i < bound; i += V.length()) {
+                FloatVector x1 = FloatVector.fromArray(V, x, b + i), x2 = FloatVector.fromArray(V, x, b + i + half);
+                FloatVector ci = FloatVector.fromArray(V, c, tab + i), si = FloatVector.fromArray(V, s, tab + i).mul(direction);
+                x1.mul(ci).sub(x2.mul(si)).intoArray(x, b + i);
+                x2.mul(ci).add(x1.mul(si)).intoArray(x, b + i + half);
+            }
+            for (; i < half; i++) {
                 float x1 = x[b + i], x2 = x[b + i + half];
                 float ci = c[tab + i], si = direction * s[tab + i];
                 x[b + i] = x1 * ci - x2 * si;
@@ -125,4 +138,6 @@ public final class Rope {
             }
         }
     }
+
+    private static final VectorSpecies<Float> V = FloatVector.SPECIES_256;
 }

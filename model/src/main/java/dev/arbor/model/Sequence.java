@@ -44,16 +44,33 @@ public final class Sequence {
         return b;
     }
 
-    /** Stores one position's key and value of layer l, kv head g (head_dim floats each, from k[ko], v[vo]). */
-    void put(int l, int g, int pos, float[] k, int ko, float[] v, int vo) {
-        float[] kt = keys[l][g];
-        for (int d = 0; d < headDim; d++) kt[d * capacity + pos] = k[ko + d];
-        System.arraycopy(v, vo, values[l][g], pos * headDim, headDim);
+    /**
+     * Stores the keys and values of layer l for rows [r0, r1) of a batch (row r: sequence
+     * rowSeq[r], position rowPos[r], kv head g at k[r·kvHeads·headDim + g·headDim …] and likewise
+     * in v). Keys are transposed a dimension at a time across the rows, so that the stores run
+     * along a cache row instead of jumping a whole row per element.
+     */
+    static void put(Sequence[] rowSeq, int[] rowPos, int r0, int r1, int l, float[] k, float[] v, int kvHeads, int headDim) {
+        int kv = kvHeads * headDim;
+        for (int r = r0; r < r1; r++) {
+            Sequence s = rowSeq[r];
+            for (int g = 0; g < kvHeads; g++) System.arraycopy(v, r * kv + g * headDim, s.values[l][g], rowPos[r] * headDim, headDim);
+        }
+        for (int g = 0; g < kvHeads; g++) {
+            for (int d = 0; d < headDim; d++) {
+                int src = g * headDim + d;
+                for (int r = r0; r < r1; r++) {
+                    Sequence s = rowSeq[r];
+                    s.keys[l][g][d * s.capacity + rowPos[r]] = k[r * kv + src];
+                }
+            }
+        }
     }
 
     void ensureCapacity(int positions, int max) {
         if (capacity >= positions) return;
-        int cap = Math.min(max, Math.max(positions, Math.max(64, 2 * capacity)));
+        // a multiple of 8 positions, so that attention may read whole vectors of keys past the last
+        int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), 8) * 8;
         for (int l = 0; l < keys.length; l++) {
             for (int g = 0; g < keys[l].length; g++) {
                 float[] old = keys[l][g], kt = new float[headDim * cap];

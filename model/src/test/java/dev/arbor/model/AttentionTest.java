@@ -26,7 +26,7 @@ class AttentionTest {
                 float[] q = new float[4 * hd];
                 for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
                 int[] at = {0, hd, 2 * hd, 3 * hd, pos[0], pos[1], pos[2], pos[3]};
-                int stride = maxPos + 2;
+                int stride = Math.ceilDiv(maxPos + 1, 8) * 8 + 1;
                 float[] four = new float[4 * hd];
                 Attention.attend4(q, at, kt, cap, v, hd, scale, new float[4 * stride], stride, four);
                 for (int j = 0; j < 4; j++) {
