@@ -21,7 +21,13 @@ final class Fixtures {
         Path side = Files.createTempDirectory("arbor-side");
         Path tok = side.resolve("tokenizer.json");
         Files.writeString(tok, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"seed\":" + seed + "}}\n");
-        RandomInit.write(CONFIG, seed, 0.02, DType.F32, dir, List.of(tok), 0, (d, t) -> { });
+        try {
+            RandomInit.write(CONFIG, seed, 0.02, DType.F32, dir, List.of(tok), 0, (d, t) -> { });
+        } finally {
+            // the checkpoint has its own copy of the tokenizer now
+            Files.delete(tok);
+            Files.delete(side);
+        }
         return dir;
     }
 
