@@ -8,10 +8,11 @@ package dev.arbor.model;
  */
 final class CpuBackend implements Backend {
     /**
-     * Matrix-matrix products of prompts (packed GEMM), and the thread pool that every other job
-     * runs on too: one set of threads, so that no idle thread of a second pool spins for CPU time
-     * while the other pool works (this machine has two cores).
+     * The threads every job runs on, the GEMM's included: one set, so that no idle thread of a
+     * second pool spins for CPU time while the other works (this machine has two cores).
      */
+    private final WorkerPool pool;
+    /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
     private final Gemm gemm;
     /** Per-thread buffers: widened weight rows for Matmul's tiles and attention scores. */
     private final float[][] scratch, scores;
@@ -19,13 +20,14 @@ final class CpuBackend implements Backend {
     private float[] widened;
 
     CpuBackend(int threads) {
-        gemm = new Gemm(threads);
+        pool = new WorkerPool(threads);
+        gemm = new Gemm(pool);
         scratch = new float[threads][0];
         scores = new float[threads][0];
         unitScratch = new int[threads][8];
     }
 
-    @Override public int threads() { return gemm.threads(); }
+    @Override public int threads() { return pool.threads(); }
 
     /** y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan). */
     @Override public void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
@@ -62,7 +64,7 @@ final class CpuBackend implements Backend {
         int n = wt.rows(), k = wt.cols();
         if (widened == null || widened.length < n * k) widened = new float[n * k];
         float[] dst = widened;
-        gemm.parallelFor(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
+        pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
             int r0 = chunk * Matmul.CHUNK;
             Matmul.widen(wt, r0, Math.min(Matmul.CHUNK, n - r0), dst, r0 * k);
         });
@@ -75,9 +77,9 @@ final class CpuBackend implements Backend {
      * on the thread count.
      */
     private void linear(float[] x, int rows, Weight[] ws, float[][] ys) {
-        Matmul.Chunks c = Matmul.chunks(ws, gemm.threads());
+        Matmul.Chunks c = Matmul.chunks(ws, pool.threads());
         if (rows >= Matmul.TILE_MIN_T) ensureScratch(ws[0].cols());
-        gemm.parallelFor(c.count(), (i, thread) -> {
+        pool.run(c.count(), (i, thread) -> {
             int j = c.weight()[i];
             Matmul.multiply(x, rows, ws[j], c.n0()[i], c.n1()[i], ys[j], ws[j].rows(), 0, scratch[thread]);
         });
@@ -100,7 +102,7 @@ final class CpuBackend implements Backend {
         int qStride = heads * headDim;
         int units = planUnits(rowSeq, rows, heads, kvHeads);
         int[] uStart = unitStart, qRow = queryRow, qHead = queryHead;
-        gemm.parallelFor(units, (u, thread) -> {
+        pool.run(units, (u, thread) -> {
             int from = uStart[u], count = uStart[u + 1] - from;
             int r = qRow[from], j = qHead[from];
             Sequence s = rowSeq[r];
@@ -169,12 +171,12 @@ final class CpuBackend implements Backend {
     private static final int PARALLEL_ROWS = 8;
 
     @Override public void forRows(int rows, RowRange body) {
-        if (rows < PARALLEL_ROWS || gemm.threads() == 1) {
+        if (rows < PARALLEL_ROWS || pool.threads() == 1) {
             body.run(0, rows);
             return;
         }
-        int chunks = Math.min(rows, 4 * gemm.threads()), per = Math.ceilDiv(rows, chunks);
-        gemm.parallelFor(Math.ceilDiv(rows, per), (c, thread) -> body.run(c * per, Math.min(rows, (c + 1) * per)));
+        int chunks = Math.min(rows, 4 * pool.threads()), per = Math.ceilDiv(rows, chunks);
+        pool.run(Math.ceilDiv(rows, per), (c, thread) -> body.run(c * per, Math.min(rows, (c + 1) * per)));
     }
 
     /** Each thread sums one contiguous share of the weights' bytes, taken in order across the weights. */
@@ -182,10 +184,10 @@ final class CpuBackend implements Backend {
         long bytes = 0;
         for (Weight w : ws) bytes += w.byteSize();
         long total = bytes;
-        int threads = gemm.threads();
+        int threads = pool.threads();
         long share = Math.ceilDiv(total, threads);
         long[] sums = new long[threads];
-        gemm.parallelFor(threads, (chunk, thread) -> {
+        pool.run(threads, (chunk, thread) -> {
             long from = chunk * share, to = Math.min(total, from + share), base = 0, s = 0;
             for (Weight w : ws) {
                 long end = base + w.byteSize();
@@ -201,5 +203,6 @@ final class CpuBackend implements Backend {
 
     @Override public void close() {
         gemm.close();
+        pool.close();
     }
 }

@@ -7,10 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 import java.util.Objects;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -65,34 +62,30 @@ public final class Gemm implements AutoCloseable {
     private static final int TASKS_PER_THREAD = 4;
 
     private final int threads;
-    private final Worker[] workers;          // workers[t] runs as thread id t (t >= 1); the caller is thread 0
+    /** The threads (the caller is thread 0); shared with the rest of a CpuBackend, or this Gemm's own. */
+    private final WorkerPool pool;
+    private final boolean ownsPool;
     private final Workspace[] workspaces;    // per thread id; workspaces[0].b is the shared packed B panel
     private final ReentrantLock multiplyLock = new ReentrantLock();
-    private final Object submitLock = new Object();
-    private volatile boolean closed;
 
     /** Packing buffers for the calling threads of multiplySerial (each may run concurrently). */
     private static final ThreadLocal<Workspace> SERIAL_WORKSPACE = ThreadLocal.withInitial(Workspace::new);
 
-    // the current parallelFor job, published to the workers by the volatile write of 'generation'
-    private IndexBody jobBody;
-    private int jobCount;
-    private final AtomicInteger jobNext = new AtomicInteger();
-    private final AtomicInteger jobPending = new AtomicInteger();
-    private final AtomicReference<Throwable> jobError = new AtomicReference<>();
-    private volatile long generation;
-    private volatile Thread jobCaller;
-
     public Gemm(int threads) {
-        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1: " + threads);
-        this.threads = threads;
+        this(new WorkerPool(threads), true);
+    }
+
+    /** A GEMM on an existing pool, which the caller keeps and closes. */
+    Gemm(WorkerPool pool) {
+        this(pool, false);
+    }
+
+    private Gemm(WorkerPool pool, boolean ownsPool) {
+        this.pool = pool;
+        this.ownsPool = ownsPool;
+        this.threads = pool.threads();
         this.workspaces = new Workspace[threads];
         for (int t = 0; t < threads; t++) workspaces[t] = new Workspace();
-        this.workers = new Worker[threads];
-        for (int t = 1; t < threads; t++) {
-            workers[t] = new Worker(t);
-            workers[t].start();
-        }
     }
 
     public int threads() { return threads; }
@@ -108,7 +101,7 @@ public final class Gemm implements AutoCloseable {
                   float[] b, int bOff, int ldb, boolean transB,
                   float[] c, int cOff, int ldc, boolean accumulate) {
         if (!checkTrivial(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate)) return;
-        if (threads == 1 || (long) m * n * k < PARALLEL_MIN_WORK || selfId(Thread.currentThread()) >= 0) {
+        if (threads == 1 || (long) m * n * k < PARALLEL_MIN_WORK || pool.selfId() >= 0) {
             // small, or called from inside a pool job (whose threads are all busy): same result, computed here
             gemmSerial(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate, SERIAL_WORKSPACE.get());
             return;
@@ -488,101 +481,17 @@ public final class Gemm implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------------------
     // Thread pool
 
-    /** Runs body.run(i, thread) for i in [0, n) on the pool, thread in [0, threads()); returns when all are done; rethrows the first exception. */
+    /**
+     * Runs body.run(i, thread) for i in [0, n) on the pool, thread in [0, threads()); returns when all are done;
+     * rethrows the first exception. A call from inside a running job runs inline on that thread.
+     */
     public void parallelFor(int n, IndexBody body) {
-        if (n <= 0) return;
-        Thread me = Thread.currentThread();
-        int self = selfId(me);
-        if (self >= 0 || threads == 1 || n == 1) {
-            // a nested call from inside a running job, or nothing to share: run inline under this thread's own id
-            int id = Math.max(self, 0);
-            for (int i = 0; i < n; i++) body.run(i, id);
-            return;
-        }
-        synchronized (submitLock) {
-            if (closed) throw new IllegalStateException("Gemm pool is closed");
-            jobBody = body;
-            jobCount = n;
-            jobNext.set(0);
-            jobError.set(null);
-            jobPending.set(threads - 1);
-            jobCaller = me;
-            generation = generation + 1;          // publishes the job
-            for (int t = 1; t < threads; t++) LockSupport.unpark(workers[t]);
-            runIndices(body, n, 0);
-            long spinUntil = System.nanoTime() + SPIN_NANOS;
-            while (jobPending.get() > 0) {        // wait for every worker to leave the job
-                if (System.nanoTime() < spinUntil) Thread.onSpinWait();
-                else LockSupport.parkNanos(this, 100_000);
-            }
-            jobCaller = null;
-            jobBody = null;
-            Throwable err = jobError.get();
-            if (err != null) {
-                if (err instanceof RuntimeException re) throw re;
-                if (err instanceof Error e) throw e;
-                throw new RuntimeException(err);
-            }
-        }
+        pool.run(n, body::run);
     }
 
-    /** How long an idle thread spins before parking: covers the gap between the phases of one product. */
-    private static final long SPIN_NANOS = 200_000;
-
-    private int selfId(Thread me) {
-        if (me instanceof Worker w && w.owner() == this) return w.id;
-        if (me == jobCaller) return 0;
-        return -1;
-    }
-
-    private void runIndices(IndexBody body, int n, int thread) {
-        try {
-            for (int i; (i = jobNext.getAndIncrement()) < n; ) body.run(i, thread);
-        } catch (Throwable e) {
-            jobError.compareAndSet(null, e);
-            jobNext.set(n);   // stop handing out indices
-        }
-    }
-
-    /** Stops the worker threads (idempotent). Afterwards only multiplySerial and small products still work. */
+    /** Stops the worker threads if this Gemm owns them (idempotent); products still work afterwards, on the caller. */
     @Override
     public void close() {
-        synchronized (submitLock) {
-            if (closed) return;
-            closed = true;
-            for (int t = 1; t < threads; t++) LockSupport.unpark(workers[t]);
-        }
-    }
-
-    private final class Worker extends Thread {
-        final int id;
-
-        Worker(int id) {
-            super("arbor-gemm-" + id);
-            this.id = id;
-            setDaemon(true);
-        }
-
-        Gemm owner() { return Gemm.this; }
-
-        @Override
-        public void run() {
-            long seen = 0;
-            while (true) {
-                long spinUntil = System.nanoTime() + SPIN_NANOS;
-                long g;
-                while ((g = generation) == seen) {
-                    if (closed) return;
-                    if (System.nanoTime() < spinUntil) Thread.onSpinWait();
-                    else LockSupport.park(this);
-                }
-                seen = g;
-                runIndices(jobBody, jobCount, id);
-                if (jobPending.decrementAndGet() == 0) {
-                    Thread caller = jobCaller;
-                    if (caller != null) LockSupport.unpark(caller);
-                }
-            }
-        }
+        if (ownsPool) pool.close();
     }
 }

@@ -15,9 +15,9 @@ import java.nio.ByteOrder;
  */
 public final class MachineLimits implements AutoCloseable {
     /** Threads for the FMA probe, started once so that their start-up is not timed. */
-    private final Gemm pool;
+    private final WorkerPool pool;
 
-    public MachineLimits(int threads) { pool = new Gemm(threads); }
+    public MachineLimits(int threads) { pool = new WorkerPool(threads); }
 
     @Override public void close() { pool.close(); }
 
@@ -45,7 +45,7 @@ public final class MachineLimits implements AutoCloseable {
     public double fmaPeak() {
         int threads = pool.threads();
         long t0 = System.nanoTime();
-        pool.parallelFor(threads, (c, t) -> sink ^= Float.floatToIntBits(fmaChains(FMA_ITERATIONS)));
+        pool.run(threads, (c, t) -> sink ^= Float.floatToIntBits(fmaChains(FMA_ITERATIONS)));
         return (double) threads * FMA_ITERATIONS * 12 * 2 * P.length() / (System.nanoTime() - t0);
     }
 
