@@ -24,6 +24,9 @@ public final class MachineLimits implements AutoCloseable {
     private static final VectorSpecies<Long> L = LongVector.SPECIES_256;
     private static final VectorSpecies<Float> P = FloatVector.SPECIES_PREFERRED;
 
+    /** Lanes of the vectors {@link #fmaChains} uses. */
+    public static int fmaLanes() { return P.length(); }
+
     /**
      * GB/s at which the model's threads read every weight a decode token reads (the bytes of
      * {@link LlamaModel#weightBytesPerToken()}, in place, the same pages decode reads), doing
@@ -55,8 +58,11 @@ public final class MachineLimits implements AutoCloseable {
     /** Keeps the JIT from dropping reads and chains whose results are otherwise unused. */
     private static volatile long sink;
 
-    /** 12 independent chains hide the FMA latency (4 cycles, 2 pipes). */
-    private static float fmaChains(int iterations) {
+    /**
+     * 12 independent FMA chains of the widest vectors, iterations long (12·lanes·2 flops each): 12
+     * chains hide the FMA latency (4 cycles, 2 pipes). Returns a lane so the work is kept.
+     */
+    public static float fmaChains(int iterations) {
         FloatVector x = FloatVector.broadcast(P, 0.999999f), y = FloatVector.broadcast(P, 1e-7f);
         FloatVector a0 = FloatVector.broadcast(P, 1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
                 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
@@ -69,7 +75,7 @@ public final class MachineLimits implements AutoCloseable {
     }
 
     /** Integer sum of bytes [from, to) of seg: four 256-bit loads per 128 bytes, then the tail byte by byte. */
-    static long sum(MemorySegment seg, long from, long to) {
+    public static long sum(MemorySegment seg, long from, long to) {
         LongVector a0 = LongVector.zero(L), a1 = a0, a2 = a0, a3 = a0;
         long o = from;
         for (; o + 128 <= to; o += 128) {
