@@ -4,7 +4,8 @@ package dev.arbor.model;
  * {@link Backend} on the CPU: Vector API kernels on all threads of a private pool. Prompt
  * segments go through the packed GEMM (weights widened to F32 once per product), decode rows
  * through the Matmul kernels, which read weights in their stored dtype in place; attention runs
- * one (row, query head) pair per chunk of work, so a single decode row still uses every thread.
+ * in units of up to four queries that share the cache they read (see {@link #attention}); a
+ * prompt's per-row steps are shared out by rows ({@link #forRows}).
  */
 final class CpuBackend implements Backend {
     /**
