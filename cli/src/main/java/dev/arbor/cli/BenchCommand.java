@@ -52,7 +52,7 @@ final class BenchCommand implements Callable<Integer> {
             while (System.nanoTime() - warmStart < warmupSeconds * 1e9);
             for (int i = 0; i < repeats; i++) run(m, limits, prompt, r, i);
             long bytes = m.weightBytesPerToken();
-            double flopsPerToken = 2.0 * m.weightBytesPerToken() / bytesPerWeight(src);
+            double flopsPerToken = 2.0 * bytes / bytesPerWeight(src);
             double pMed = median(r.promptTps), dMed = median(r.decodeTps), cMed = median(r.contextTps);
             double bw = median(r.bandwidth), pk = median(r.peak);
             // each run against the limits measured around it, so that the machine's drift cancels

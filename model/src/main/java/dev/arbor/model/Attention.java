@@ -29,7 +29,7 @@ final class Attention {
     static void attend(float[] q, int qo, float[] kt, int cap, float[] v, int hd, int pos, float scale,
                        float[] scores, float[] out, int oo) {
         int n = pos + 1;
-        scoresFrom(q, qo, kt, cap, hd, 0, n, scale, scores, 0);
+        scoresFrom(q, qo, kt, cap, hd, n, scale, scores);
         float inv = softmaxUnnormalised(scores, 0, n);
         weightedSumFrom(scores, 0, n, v, hd, 0, inv, out, oo);
     }
@@ -141,9 +141,9 @@ final class Attention {
         a1.mul(inv).intoArray(out, oo + d + L);
     }
 
-    /** scores[so + s] = (q·k_s)·scale for s in [s0, n). */
-    private static void scoresFrom(float[] q, int qo, float[] kt, int cap, int hd, int s0, int n, float scale, float[] scores, int so) {
-        int s = s0;
+    /** scores[s] = (q·k_s)·scale for s in [0, n). */
+    private static void scoresFrom(float[] q, int qo, float[] kt, int cap, int hd, int n, float scale, float[] scores) {
+        int s = 0;
         // four vectors of positions at a time: four independent FMA chains hide the FMA latency
         for (; s + 4 * L <= n; s += 4 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0, a3 = a0;
@@ -155,27 +155,27 @@ final class Attention {
                 a2 = qd.fma(FloatVector.fromArray(V, kt, o + 2 * L), a2);
                 a3 = qd.fma(FloatVector.fromArray(V, kt, o + 3 * L), a3);
             }
-            a0.mul(scale).intoArray(scores, so + s);
-            a1.mul(scale).intoArray(scores, so + s + L);
-            a2.mul(scale).intoArray(scores, so + s + 2 * L);
-            a3.mul(scale).intoArray(scores, so + s + 3 * L);
+            a0.mul(scale).intoArray(scores, s);
+            a1.mul(scale).intoArray(scores, s + L);
+            a2.mul(scale).intoArray(scores, s + 2 * L);
+            a3.mul(scale).intoArray(scores, s + 3 * L);
         }
         for (; s + L <= n; s += L) {
             FloatVector a = FloatVector.zero(V);
             for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s), a);
-            a.mul(scale).intoArray(scores, so + s);
+            a.mul(scale).intoArray(scores, s);
         }
         if (s < n) {
             // the last n − s positions, lanes past n masked off: a scalar chain per position would wait on the FMA latency
             VectorMask<Float> m = V.indexInRange(s, n);
             FloatVector a = FloatVector.zero(V);
             for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s, m), a);
-            a.mul(scale).intoArray(scores, so + s, m);
+            a.mul(scale).intoArray(scores, s, m);
         }
     }
 
     /**
-     * scores[so + s] = e^(scores[so + s] − max) for s in [0, n); returns 1 / Σ_s of them (summed
+     * scores[s] = e^(scores[s] − max) for s in [0, n); returns 1 / Σ_s of them (summed
      * lane-wise over the vectors of positions, then the lanes in order). Vectors throughout, the
      * last one masked: scalar max and exp chains over the tail cost more than the vectors.
      */

@@ -182,9 +182,7 @@ final class CpuBackend implements Backend {
 
     /** Each thread sums one contiguous share of the weights' bytes, taken in order across the weights. */
     @Override public long read(Weight[] ws) {
-        long bytes = 0;
-        for (Weight w : ws) bytes += w.byteSize();
-        long total = bytes;
+        long total = java.util.Arrays.stream(ws).mapToLong(Weight::byteSize).sum();
         int threads = pool.threads();
         long share = Math.ceilDiv(total, threads);
         long[] sums = new long[threads];

@@ -34,8 +34,7 @@ public final class MachineLimits implements AutoCloseable {
      */
     public static double weightReadBandwidth(LlamaModel m) {
         Weight[] ws = m.decodeWeights();
-        long bytes = 0;
-        for (Weight w : ws) bytes += w.byteSize();
+        long bytes = m.weightBytesPerToken();
         long t0 = System.nanoTime();
         sink ^= m.backend().read(ws);
         return bytes / (double) (System.nanoTime() - t0);

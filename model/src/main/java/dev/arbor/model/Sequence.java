@@ -69,8 +69,9 @@ public final class Sequence {
 
     void ensureCapacity(int positions, int max) {
         if (capacity >= positions) return;
-        // a multiple of 8 positions, so that attention may read whole vectors of keys past the last
-        int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), 8) * 8;
+        // whole vectors of positions, so that attention may read whole vectors of keys past the last
+        int lanes = Matmul.F.length();
+        int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), lanes) * lanes;
         for (int l = 0; l < keys.length; l++) {
             for (int g = 0; g < keys[l].length; g++) {
                 float[] old = keys[l][g], kt = new float[headDim * cap];
