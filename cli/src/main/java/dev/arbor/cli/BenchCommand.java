@@ -52,7 +52,8 @@ final class BenchCommand implements Callable<Integer> {
             while (System.nanoTime() - warmStart < warmupSeconds * 1e9);
             for (int i = 0; i < repeats; i++) run(m, limits, prompt, r, i);
             long bytes = m.weightBytesPerToken();
-            double flopsPerToken = 2.0 * bytes / bytesPerWeight(src);
+            // FLOPs a prompt run performs (its matrix products and attention, one row of LM head), per prompt token
+            double flopsPerToken = m.promptFlops(n) / n;
             double pMed = median(r.promptTps), dMed = median(r.decodeTps), cMed = median(r.contextTps);
             double bw = median(r.bandwidth), pk = median(r.peak);
             // each run against the limits measured around it, so that the machine's drift cancels
@@ -72,14 +73,15 @@ final class BenchCommand implements Callable<Integer> {
                 o.putObject("bandwidth_gb_per_second").put("median", bw).put("min", min(r.bandwidth)).put("max", max(r.bandwidth)).put("source", bwSource);
                 o.put("decode_bound_tokens_per_second", bw * 1e9 / bytes)
                         .put("decode_fraction_of_bound", median(decodeFraction))
-                        .put("prompt_matmul_gflops", pMed * flopsPerToken / 1e9);
+                        .put("prompt_gflops", pMed * flopsPerToken / 1e9)
+                        .put("prompt_flops_per_token", flopsPerToken);
                 o.putObject("fma_peak_gflops").put("median", pk).put("min", min(r.peak)).put("max", max(r.peak)).put("source", pkSource);
                 o.put("prompt_fraction_of_peak", median(promptFraction));
                 Output.printJson(out, o);
             } else {
                 out.printf("%s, %d threads, %d prompt tokens, %d decoded, %d repeats (median [min, max])%n",
                         src.describe(), m.threads(), n, genTokens, repeats);
-                out.printf("  prompt          %9.1f tok/s  [%.1f, %.1f]   %.1f GFLOP/s in the matrix products, %.0f %% of the FMA peak%n",
+                out.printf("  prompt          %9.1f tok/s  [%.1f, %.1f]   %.1f GFLOP/s (products and attention), %.0f %% of the FMA peak%n",
                         pMed, min(r.promptTps), max(r.promptTps), pMed * flopsPerToken / 1e9, 100 * median(promptFraction));
                 out.printf("  decode          %9.1f tok/s  [%.1f, %.1f]   %.1f GB/s of weights (%s per token), %.0f %% of the bandwidth bound%n",
                         dMed, min(r.decodeTps), max(r.decodeTps), dMed * bytes / 1e9, Output.bytes(bytes), 100 * median(decodeFraction));
@@ -157,10 +159,6 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         return 0;
-    }
-
-    private static double bytesPerWeight(ModelSource src) {
-        return src.info("model.layers.0.mlp.up_proj.weight").dtype().size();
     }
 
     private static double median(double[] a) {

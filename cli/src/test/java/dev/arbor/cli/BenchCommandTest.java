@@ -31,6 +31,10 @@ class BenchCommandTest {
         assertThat(o.get("weight_bytes_per_token").longValue()).isEqualTo(bytes);
         assertThat(o.get("decode_bound_tokens_per_second").doubleValue()).isCloseTo(10e9 / bytes, org.assertj.core.data.Offset.offset(1e-6));
         assertThat(o.get("bandwidth_gb_per_second").get("source").textValue()).isEqualTo("given");
+        // a 20-token prompt: 20 rows through both layers' products, causal attention (4 heads of 16, 1 + 2 + … + 20
+        // keys per head and layer, 4 FLOPs per key and dimension) and one row of the LM head
+        double flops = 2.0 * 20 * 2 * (4 * 64 * 64 + 3 * 160 * 64) + 4.0 * 16 * 4 * 2 * (20 * 21 / 2) + 2.0 * 300 * 64;
+        assertThat(o.get("prompt_flops_per_token").doubleValue()).isCloseTo(flops / 20, org.assertj.core.data.Offset.offset(1e-6));
         // with a fixed bandwidth, the median of the runs' fractions is the fraction of the median run
         assertThat(o.get("decode_fraction_of_bound").doubleValue())
                 .isCloseTo(o.get("decode_tokens_per_second").get("median").doubleValue() * bytes / 10e9, org.assertj.core.data.Offset.offset(1e-9));
@@ -48,7 +52,7 @@ class BenchCommandTest {
         assertThat(p.get("decode_fraction_of_bound").doubleValue()).isCloseTo(
                 p.get("decode_gb_per_second").doubleValue() / bw.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
         assertThat(p.get("prompt_fraction_of_peak").doubleValue()).isCloseTo(
-                p.get("prompt_matmul_gflops").doubleValue() / peak.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
+                p.get("prompt_gflops").doubleValue() / peak.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
 
         var bad = CliHarness.run("bench", m.toString(), "--repeats", "0");
         assertThat(bad.exitCode()).isEqualTo(1);

@@ -194,6 +194,22 @@ public final class LlamaModel implements AutoCloseable {
         return b;
     }
 
+    /**
+     * Floating-point operations (a multiply-add counts 2) of processing a prompt of n tokens into
+     * an empty sequence with logits for its last token only, as {@link #step} does: every layer's
+     * matrix products for all n rows, causal attention (the query at position p scores and sums
+     * p + 1 keys and values: 4·head_dim FLOPs each per query head) and one row of the LM head.
+     * Norms, RoPE and the softmax are left out (element-wise, a few FLOPs per value).
+     */
+    public double promptFlops(int n) {
+        double layerMacs = 0;
+        for (Layer l : layers) {
+            for (Weight w : List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down)) layerMacs += (double) w.rows() * w.cols();
+        }
+        double attention = 4.0 * headDim * heads * numLayers * ((double) n * (n + 1) / 2);
+        return 2 * n * layerMacs + attention + 2.0 * lmHead.rows() * lmHead.cols();
+    }
+
     /** The weights a decode step reads, in the order it reads them. */
     Weight[] decodeWeights() {
         List<Weight> ws = new ArrayList<>();
