@@ -97,7 +97,7 @@ final class CpuBackend implements Backend {
                                     int headDim, float scale, float[] out) {
         int maxPos = 0;
         for (int r = 0; r < rows; r++) maxPos = Math.max(maxPos, rowPos[r]);
-        int stride = Math.ceilDiv(maxPos + 1, Matmul.F.length()) * Matmul.F.length() + 1;   // one query's scores (whole vectors) and 1/Σ
+        int stride = Math.ceilDiv(maxPos + 1, Attention.LANES) * Attention.LANES + 1;   // one query's scores (whole vectors) and 1/Σ
         ensureScores(4 * stride);
         int group = heads / kvHeads;
         int qStride = heads * headDim;

@@ -39,7 +39,8 @@ import java.util.Arrays;
  * are always read in place, so they may use their own order: the same scheme with 8-lane vectors
  * (512-bit loads from a segment measured slower: small f32 decode 50 against 80 tok/s).
  *
- * <p>{@link #F}, the 8-lane species, and {@link #sum} serve the element-wise ops and attention.
+ * <p>{@link #F}, the 8-lane species, and {@link #sum} serve the norms and residuals; attention and
+ * SwiGLU use {@link #W}.
  */
 final class Matmul {
     private Matmul() {}

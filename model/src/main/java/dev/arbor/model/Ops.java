@@ -53,15 +53,16 @@ final class Ops {
 
     /** SwiGLU with the optional neuron mask: z = silu(g) ⊙ u ⊙ m_f, silu(g) = g / (1 + e^−g). */
     static void swiglu(float[] gate, float[] up, float[] z, int r0, int r1, int f, float[] mask) {
+        VectorSpecies<Float> w = Matmul.W;   // element-wise, so any width gives the same bits; Exp sees one species (see Exp)
         for (int r = r0; r < r1; r++) {
             int o = r * f;
             int i = 0;
-            int bound = F.loopBound(f);
-            for (; i < bound; i += LANES) {
-                FloatVector g = FloatVector.fromArray(F, gate, o + i);
+            int bound = w.loopBound(f);
+            for (; i < bound; i += w.length()) {
+                FloatVector g = FloatVector.fromArray(w, gate, o + i);
                 FloatVector silu = g.div(Exp.exp(g.neg()).add(1f));
-                FloatVector v = silu.mul(FloatVector.fromArray(F, up, o + i));
-                if (mask != null) v = v.mul(FloatVector.fromArray(F, mask, i));
+                FloatVector v = silu.mul(FloatVector.fromArray(w, up, o + i));
+                if (mask != null) v = v.mul(FloatVector.fromArray(w, mask, i));
                 v.intoArray(z, o + i);
             }
             for (; i < f; i++) {

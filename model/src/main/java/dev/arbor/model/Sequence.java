@@ -70,7 +70,7 @@ public final class Sequence {
     void ensureCapacity(int positions, int max) {
         if (capacity >= positions) return;
         // whole vectors of positions, so that attention may read whole vectors of keys past the last
-        int lanes = Matmul.F.length();
+        int lanes = Attention.LANES;
         int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), lanes) * lanes;
         for (int l = 0; l < keys.length; l++) {
             for (int g = 0; g < keys[l].length; g++) {
