@@ -71,7 +71,7 @@ final class GenerateCommand implements Callable<Integer> {
                 SamplingParams p = new SamplingParams(temperature, topK, topP, minP, presence, frequency, maxTokens, stop, eos, seed);
                 Tokenizer t = tok;
                 Generator g = new Generator(m);
-                Generation r = g.generate(prompt, p, t == null ? null : ids -> t.decode(ids, true),
+                Generation r = g.generate(prompt, p, t == null ? null : t.detokenizer(true),
                         json || t == null ? null : piece -> { out.print(piece); out.flush(); });
                 double promptTps = prompt.length / (r.promptNanos() / 1e9);
                 double decodeTps = r.ids().length > 1 ? (r.ids().length - 1) / (r.decodeNanos() / 1e9) : 0;

@@ -3,6 +3,7 @@ package dev.arbor.serve;
 import dev.arbor.model.Sequence;
 import dev.arbor.model.sample.Sampler;
 import dev.arbor.model.sample.SamplingParams;
+import dev.arbor.model.sample.TextStream;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -10,7 +11,8 @@ import java.util.List;
 
 /**
  * One request's generation, advanced one token per scheduler step. The token and text logic is
- * the {@link dev.arbor.model.sample.Generator}'s, step by step, so a request gives exactly what
+ * the {@link dev.arbor.model.sample.Generator}'s, step by step (the text through the same
+ * {@link TextStream}), so a request gives exactly what
  * {@code Generator.generate} gives for the same prompt and parameters: the same ids, the same
  * text (cut before a stop string), and streamed pieces that concatenate to it.
  * Touched only by the scheduler thread once submitted (except {@link #cancel}).
@@ -39,12 +41,10 @@ final class Job {
     long firstTokenNanos;
 
     private final Sampler sampler;
-    private final int holdBack;
+    private final TextStream text;
     Sequence seq;
     private int[] out;
     private int n;
-    private int emitted;
-    private String text = "";
     private int next = -1;               // the token to feed at the next step
     private final List<TokenLogprob> pendingLogprobs = new ArrayList<>();
     volatile boolean cancelled;
@@ -59,9 +59,7 @@ final class Job {
         this.deadlineNanos = submittedNanos + timeoutNanos;
         this.sampler = new Sampler(params);
         this.out = new int[Math.max(1, Math.min(params.maxTokens(), 256))];
-        int hb = 0;
-        for (String s : params.stop()) hb = Math.max(hb, s.length() - 1);
-        this.holdBack = hb;
+        this.text = new TextStream(deployment.tokenizer.detokenizer(true), params.stop());
     }
 
     void cancel() { cancelled = true; }
@@ -79,7 +77,7 @@ final class Job {
 
     int generated() { return n; }
 
-    String text() { return text; }
+    String text() { return text.text(); }
 
     /** Samples from the step's logits; returns true when the job is finished. */
     boolean accept(float[] logits) {
@@ -90,59 +88,40 @@ final class Job {
         int id = sampler.sample(logits);
         if (params.eosIds().contains(id)) {
             finish = Finish.EOS;
-            flush();
+            end();
             return true;
         }
         if (n == out.length) out = Arrays.copyOf(out, Math.min(Math.max(params.maxTokens(), 1), 2 * out.length));
         out[n++] = id;
         sampler.accept(id);
         if (topLogprobs >= 0) pendingLogprobs.add(logprob(logits, id));
-        text = deployment.tokenizer.decode(Arrays.copyOf(out, n), true);
-        int cut = firstStop(text, emitted);
-        if (cut >= 0) {
-            text = text.substring(0, cut);
+        String piece = text.push(id);
+        if (text.stopped()) {
             finish = Finish.STOP;
-            flush();
+            emit(piece);
             return true;
         }
-        int safe = text.length() - holdBack;
-        while (safe > emitted && text.charAt(safe - 1) == '\uFFFD') safe--;
-        if (safe > emitted && Character.isHighSurrogate(text.charAt(safe - 1))) safe--;
-        if (safe > emitted) {
-            emit(text.substring(emitted, safe));
-            emitted = safe;
-        }
+        if (!piece.isEmpty()) emit(piece);
         if (n == params.maxTokens() || seq.length() >= deployment.model.maxPositions()) {
             finish = Finish.LENGTH;
-            flush();
+            end();
             return true;
         }
         next = id;
         return false;
     }
 
-    private void flush() {
-        if (text.length() > emitted) {
-            emit(text.substring(emitted));
-            emitted = text.length();
-        } else if (!pendingLogprobs.isEmpty()) {
-            emit("");
-        }
+    /** Releases the held-back text (a stop string may complete in it) and any logprobs not yet sent. */
+    private void end() {
+        String rest = text.finish();
+        if (text.stopped()) finish = Finish.STOP;
+        if (!rest.isEmpty() || !pendingLogprobs.isEmpty()) emit(rest);
     }
 
     private void emit(String piece) {
         List<TokenLogprob> lp = pendingLogprobs.isEmpty() ? List.of() : List.copyOf(pendingLogprobs);
         pendingLogprobs.clear();
         listener.onText(piece, lp);
-    }
-
-    private int firstStop(String t, int from) {
-        int best = -1;
-        for (String s : params.stop()) {
-            int i = t.indexOf(s, Math.max(0, from - s.length() + 1));
-            if (i >= 0 && (best < 0 || i < best)) best = i;
-        }
-        return best;
     }
 
     /** log-softmax of the raw logits at id, with the top alternatives. */

@@ -120,7 +120,7 @@ final class Fixture {
         List<Integer> eos = new ArrayList<>(m.eosIds());
         for (int id : tokenizer.eosIds()) if (!eos.contains(id)) eos.add(id);
         SamplingParams p = SamplingParams.greedy(maxTokens, eos).withStop(stop);
-        return new Generator(m).generate(prompt, p, ids -> tokenizer.decode(ids, true), null);
+        return new Generator(m).generate(prompt, p, tokenizer.detokenizer(true), null);
     }
 
     // ------------------------------------------------------------------ HTTP helpers

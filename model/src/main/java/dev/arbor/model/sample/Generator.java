@@ -28,12 +28,9 @@ public final class Generator {
         }
         Sampler sampler = new Sampler(params);
         Sequence seq = model.newSequence();
+        TextStream text = detokenizer == null ? null : new TextStream(detokenizer, params.stop());
         int[] out = new int[Math.max(params.maxTokens(), 1)];
         int n = 0;
-        int emitted = 0;
-        String text = "";
-        int holdBack = 0;
-        for (String s : params.stop()) holdBack = Math.max(holdBack, s.length() - 1);
         long t0 = System.nanoTime();
         float[] logits = params.maxTokens() > 0 ? model.step(seq, prompt) : null;
         long t1 = System.nanoTime();
@@ -46,36 +43,20 @@ public final class Generator {
             }
             out[n++] = id;
             sampler.accept(id);
-            if (detokenizer != null) {
-                text = detokenizer.decode(Arrays.copyOf(out, n));
-                int cut = firstStop(text, params, emitted);
-                if (cut >= 0) {
-                    text = text.substring(0, cut);
-                    reason = Generation.FinishReason.STOP_STRING;
-                    break;
-                }
-                int safe = text.length() - holdBack;
-                while (safe > emitted && text.charAt(safe - 1) == '\uFFFD') safe--;
-                if (safe > emitted && Character.isHighSurrogate(text.charAt(safe - 1))) safe--;
-                if (onText != null && safe > emitted) {
-                    onText.accept(text.substring(emitted, safe));
-                    emitted = safe;
-                }
+            if (text != null) {
+                emit(onText, text.push(id));
+                if (text.stopped()) break;
             }
             if (n == params.maxTokens() || seq.length() >= model.maxPositions()) break;
             logits = model.step(seq, id);
         }
-        if (onText != null && text.length() > emitted) onText.accept(text.substring(emitted));
+        if (text != null) emit(onText, text.finish());   // a stop string may complete in the held-back text
+        if (text != null && text.stopped()) reason = Generation.FinishReason.STOP_STRING;
         long t2 = System.nanoTime();
-        return new Generation(Arrays.copyOf(out, n), text, reason, t1 - t0, t2 - t1);
+        return new Generation(Arrays.copyOf(out, n), text == null ? "" : text.text(), reason, t1 - t0, t2 - t1);
     }
 
-    private static int firstStop(String text, SamplingParams p, int from) {
-        int best = -1;
-        for (String s : p.stop()) {
-            int i = text.indexOf(s, Math.max(0, from - s.length() + 1));
-            if (i >= 0 && (best < 0 || i < best)) best = i;
-        }
-        return best;
+    private static void emit(Consumer<String> onText, String piece) {
+        if (onText != null && !piece.isEmpty()) onText.accept(piece);
     }
 }

@@ -16,7 +16,7 @@ import java.util.Arrays;
  * <p>Invariant (checked by the tests for every fixture case): the pieces from {@link #push} plus
  * {@link #flush} concatenate to {@link Tokenizer#decode} of all ids. Not thread-safe: one per stream.
  */
-public final class StreamDecoder {
+public final class StreamDecoder implements dev.arbor.model.sample.Detokenizer.Stream {
     private final Tokenizer tokenizer;
     private final boolean skipSpecialTokens;
     private int[] ids = new int[64];
@@ -31,7 +31,7 @@ public final class StreamDecoder {
     }
 
     /** Adds one id and returns the text it completes: often one token's text, sometimes "" (held back). */
-    public String push(int id) {
+    @Override public String push(int id) {
         tokenizer.checkId(id);
         if (count == ids.length) ids = Arrays.copyOf(ids, count * 2);
         ids[count++] = id;
@@ -39,7 +39,7 @@ public final class StreamDecoder {
     }
 
     /** Returns whatever is held back (an incomplete character comes out as U+FFFD, as decode gives it). */
-    public String flush() {
+    @Override public String flush() {
         return next(true);
     }
 

@@ -147,6 +147,9 @@ public final class Tokenizer implements AutoCloseable {
     /** As {@link #streamDecoder()}, leaving out special tokens when {@code skipSpecialTokens}. */
     public StreamDecoder streamDecoder(boolean skipSpecialTokens) { return new StreamDecoder(this, skipSpecialTokens); }
 
+    /** Generation's detokenizer: a {@link StreamDecoder} per generation, leaving out special tokens when {@code skipSpecialTokens}. */
+    public dev.arbor.model.sample.Detokenizer detokenizer(boolean skipSpecialTokens) { return () -> streamDecoder(skipSpecialTokens); }
+
     /** The chat template from tokenizer_config.json, or null when there is none. */
     public ChatTemplate chatTemplate() { return chatTemplate; }
 

@@ -13,11 +13,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /** Stopping and streaming on a tiny model, with a detokenizer that spells each id as "<id>". */
 class GeneratorTest {
-    private static final Detokenizer SPELL = ids -> {
+    private static final Detokenizer SPELL = Detokenizer.whole(ids -> {
         StringBuilder sb = new StringBuilder();
         for (int id : ids) sb.append('<').append(id).append('>');
         return sb.toString();
-    };
+    });
     private static final int[] PROMPT = {7, 11, 10, 46, 21, 39, 32, 27};   // greedy continues 40 40 60 40 6 54 ...
 
     private static Checkpoint open() throws URISyntaxException {
