@@ -297,7 +297,8 @@ public final class LlamaModel implements AutoCloseable {
                 System.arraycopy(w.h, (r - 1) * hidden, w.h, i * hidden, hidden);
             }
             float[] all = head(w, 0, seqs.size(), RowPlan.decode(seqs.size()));
-            for (int i = 0; i < seqs.size(); i++) out[i] = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
+            if (seqs.size() == 1) out[0] = all;   // one sequence: its logits are the whole product, no copy
+            else for (int i = 0; i < seqs.size(); i++) out[i] = Arrays.copyOfRange(all, i * vocab, (i + 1) * vocab);
         }
         for (int i = 0; i < seqs.size(); i++) seqs.get(i).length += tokens.get(i).length;
         return out;

@@ -98,7 +98,7 @@ final class Job {
         String piece = text.push(id);
         if (text.stopped()) {
             finish = Finish.STOP;
-            emit(piece);
+            if (!piece.isEmpty() || !pendingLogprobs.isEmpty()) emit(piece);
             return true;
         }
         if (!piece.isEmpty()) emit(piece);
