@@ -128,8 +128,39 @@ final class Attention {
             finish2(c0, c1, p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
             finish2(e0, e1, p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
         }
-        // head_dim not a multiple of 2·L: the rest one query at a time
+        if (d + L <= hd) {
+            // one vector of dimensions left (head_dim an odd multiple of L): the four queries' chains side by side
+            FloatVector a = FloatVector.zero(V), b = a, c = a, e = a;
+            for (int s = 0; s < common; s++) {
+                FloatVector v0 = FloatVector.fromArray(V, v, s * hd + d);
+                a = v0.fma(FloatVector.broadcast(V, p[s]), a);
+                b = v0.fma(FloatVector.broadcast(V, p[stride + s]), b);
+                c = v0.fma(FloatVector.broadcast(V, p[2 * stride + s]), c);
+                e = v0.fma(FloatVector.broadcast(V, p[3 * stride + s]), e);
+            }
+            // the partial sums wait in out (same roundings as in a register) while each query finishes its own positions
+            a.intoArray(out, at[0] + d);
+            b.intoArray(out, at[1] + d);
+            c.intoArray(out, at[2] + d);
+            e.intoArray(out, at[3] + d);
+            finish1(p, 0, common, n0, v, hd, d, inv0, out, at[0]);
+            finish1(p, stride, common, n1, v, hd, d, inv1, out, at[1]);
+            finish1(p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
+            finish1(p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
+            d += L;
+        }
+        // head_dim not a multiple of L: the last dimensions one query at a time
         for (int j = 0; j < 4; j++) weightedSumFrom(p, j * stride, at[4 + j] + 1, v, hd, d, p[j * stride + at[4 + j] + 1], out, at[j]);
+    }
+
+    /**
+     * Continues the partial sums in out[oo + d …] (one vector) over positions [from, n), then scales them. Vectors
+     * are not passed as arguments: a call the JIT does not inline would have to box them.
+     */
+    private static void finish1(float[] p, int po, int from, int n, float[] v, int hd, int d, float inv, float[] out, int oo) {
+        FloatVector a = FloatVector.fromArray(V, out, oo + d);
+        for (int s = from; s < n; s++) a = FloatVector.fromArray(V, v, s * hd + d).fma(FloatVector.broadcast(V, p[po + s]), a);
+        a.mul(inv).intoArray(out, oo + d);
     }
 
     /** Continues two vectors of accumulators over positions [from, n), then scales and stores them. */
@@ -223,6 +254,32 @@ final class Attention {
             a1.mul(inv).intoArray(out, oo + d + L);
             a2.mul(inv).intoArray(out, oo + d + 2 * L);
             a3.mul(inv).intoArray(out, oo + d + 3 * L);
+        }
+        // two or three vectors left (head_dim 48 or 80 with 16 lanes): their chains side by side, not one after another
+        if (d + 3 * L <= hd) {
+            FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0;
+            for (int s = 0; s < n; s++) {
+                FloatVector ps = FloatVector.broadcast(V, p[po + s]);
+                int o = s * hd + d;
+                a0 = FloatVector.fromArray(V, v, o).fma(ps, a0);
+                a1 = FloatVector.fromArray(V, v, o + L).fma(ps, a1);
+                a2 = FloatVector.fromArray(V, v, o + 2 * L).fma(ps, a2);
+            }
+            a0.mul(inv).intoArray(out, oo + d);
+            a1.mul(inv).intoArray(out, oo + d + L);
+            a2.mul(inv).intoArray(out, oo + d + 2 * L);
+            d += 3 * L;
+        } else if (d + 2 * L <= hd) {
+            FloatVector a0 = FloatVector.zero(V), a1 = a0;
+            for (int s = 0; s < n; s++) {
+                FloatVector ps = FloatVector.broadcast(V, p[po + s]);
+                int o = s * hd + d;
+                a0 = FloatVector.fromArray(V, v, o).fma(ps, a0);
+                a1 = FloatVector.fromArray(V, v, o + L).fma(ps, a1);
+            }
+            a0.mul(inv).intoArray(out, oo + d);
+            a1.mul(inv).intoArray(out, oo + d + L);
+            d += 2 * L;
         }
         for (; d + L <= hd; d += L) {
             FloatVector a = FloatVector.zero(V);

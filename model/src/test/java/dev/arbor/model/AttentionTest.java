@@ -16,7 +16,7 @@ class AttentionTest {
 
     @Test void fourQueriesGiveTheBitsOfOneAtATimeAndMatchF64() {
         SplittableRandom r = new SplittableRandom(7);
-        for (int hd : new int[]{64, 40, 24, 8}) {
+        for (int hd : new int[]{64, 48, 40, 24, 8, 80, 112}) {
             int cap = 256, maxPos = 200;
             float[] kt = new float[hd * cap], v = new float[cap * hd];
             for (int i = 0; i < kt.length; i++) kt[i] = (float) r.nextGaussian();
