@@ -123,10 +123,16 @@ final class Attention {
                 x = FloatVector.broadcast(V, p[3 * stride + s]);
                 e0 = v0.fma(x, e0); e1 = v1.fma(x, e1);
             }
-            finish2(a0, a1, p, 0, common, n0, v, hd, d, inv0, out, at[0]);
-            finish2(b0, b1, p, stride, common, n1, v, hd, d, inv1, out, at[1]);
-            finish2(c0, c1, p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
-            finish2(e0, e1, p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
+            // each query's partial sums wait in its out (same roundings as in a register) while it finishes its own
+            // positions; store and finish one query at a time, as a repeated query (a unit of fewer than four) shares out
+            a0.intoArray(out, at[0] + d); a1.intoArray(out, at[0] + d + L);
+            finish2(p, 0, common, n0, v, hd, d, inv0, out, at[0]);
+            b0.intoArray(out, at[1] + d); b1.intoArray(out, at[1] + d + L);
+            finish2(p, stride, common, n1, v, hd, d, inv1, out, at[1]);
+            c0.intoArray(out, at[2] + d); c1.intoArray(out, at[2] + d + L);
+            finish2(p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
+            e0.intoArray(out, at[3] + d); e1.intoArray(out, at[3] + d + L);
+            finish2(p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
         }
         if (d + L <= hd) {
             // one vector of dimensions left (head_dim an odd multiple of L): the four queries' chains side by side
@@ -138,14 +144,13 @@ final class Attention {
                 c = v0.fma(FloatVector.broadcast(V, p[2 * stride + s]), c);
                 e = v0.fma(FloatVector.broadcast(V, p[3 * stride + s]), e);
             }
-            // the partial sums wait in out (same roundings as in a register) while each query finishes its own positions
             a.intoArray(out, at[0] + d);
-            b.intoArray(out, at[1] + d);
-            c.intoArray(out, at[2] + d);
-            e.intoArray(out, at[3] + d);
             finish1(p, 0, common, n0, v, hd, d, inv0, out, at[0]);
+            b.intoArray(out, at[1] + d);
             finish1(p, stride, common, n1, v, hd, d, inv1, out, at[1]);
+            c.intoArray(out, at[2] + d);
             finish1(p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
+            e.intoArray(out, at[3] + d);
             finish1(p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
             d += L;
         }
@@ -163,9 +168,9 @@ final class Attention {
         a.mul(inv).intoArray(out, oo + d);
     }
 
-    /** Continues two vectors of accumulators over positions [from, n), then scales and stores them. */
-    private static void finish2(FloatVector a0, FloatVector a1, float[] p, int po, int from, int n, float[] v, int hd, int d,
-                                float inv, float[] out, int oo) {
+    /** {@link #finish1} for two vectors of partial sums, out[oo + d …] and out[oo + d + L …]. */
+    private static void finish2(float[] p, int po, int from, int n, float[] v, int hd, int d, float inv, float[] out, int oo) {
+        FloatVector a0 = FloatVector.fromArray(V, out, oo + d), a1 = FloatVector.fromArray(V, out, oo + d + L);
         for (int s = from; s < n; s++) {
             FloatVector x = FloatVector.broadcast(V, p[po + s]);
             int o = s * hd + d;
@@ -270,15 +275,8 @@ final class Attention {
             a2.mul(inv).intoArray(out, oo + d + 2 * L);
             d += 3 * L;
         } else if (d + 2 * L <= hd) {
-            FloatVector a0 = FloatVector.zero(V), a1 = a0;
-            for (int s = 0; s < n; s++) {
-                FloatVector ps = FloatVector.broadcast(V, p[po + s]);
-                int o = s * hd + d;
-                a0 = FloatVector.fromArray(V, v, o).fma(ps, a0);
-                a1 = FloatVector.fromArray(V, v, o + L).fma(ps, a1);
-            }
-            a0.mul(inv).intoArray(out, oo + d);
-            a1.mul(inv).intoArray(out, oo + d + L);
+            java.util.Arrays.fill(out, oo + d, oo + d + 2 * L, 0f);   // sums from 0, as a fresh accumulator
+            finish2(p, po, 0, n, v, hd, d, inv, out, oo);
             d += 2 * L;
         }
         for (; d + L <= hd; d += L) {

@@ -26,9 +26,17 @@ class AttentionTest {
                 float[] q = new float[4 * hd];
                 for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
                 int[] at = {0, hd, 2 * hd, 3 * hd, pos[0], pos[1], pos[2], pos[3]};
-                int stride = Math.ceilDiv(maxPos + 1, 8) * 8 + 1;
+                int stride = Math.ceilDiv(maxPos + 1, Attention.LANES) * Attention.LANES + 1;
                 float[] four = new float[4 * hd];
                 Attention.attend4(q, at, kt, cap, v, hd, scale, new float[4 * stride], stride, four);
+                // a unit of three queries, padded as CpuBackend pads it: the last query again, in the same output slot
+                int[] three = {0, hd, 2 * hd, 2 * hd, pos[0], pos[1], pos[2], pos[2]};
+                float[] padded = new float[4 * hd];
+                Attention.attend4(q, three, kt, cap, v, hd, scale, new float[4 * stride], stride, padded);
+                for (int d = 0; d < 3 * hd; d++) {
+                    assertThat(Float.floatToIntBits(padded[d])).as("padded unit, hd %d, slot %d d %d", hd, d / hd, d % hd)
+                            .isEqualTo(Float.floatToIntBits(four[d]));
+                }
                 for (int j = 0; j < 4; j++) {
                     float[] one = new float[4 * hd];
                     Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
