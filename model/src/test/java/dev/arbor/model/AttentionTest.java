@@ -52,6 +52,42 @@ class AttentionTest {
         }
     }
 
+    /**
+     * Decode through CpuBackend: the query heads of a kv group run as one unit (GQA, MQA), single
+     * heads alone (MHA); every head's output must keep the bits of one query alone.
+     */
+    @Test void decodeUnitsGiveTheBitsOfOneQueryAtATime() {
+        SplittableRandom r = new SplittableRandom(11);
+        for (int hd : new int[]{64, 48, 80, 24}) {
+            for (int[] shape : new int[][]{{15, 5}, {8, 1}, {4, 4}}) {
+                int heads = shape[0], kvHeads = shape[1];
+                for (int pos : new int[]{5, 256, 300, 700}) {
+                    Sequence s = new Sequence(null, 1, kvHeads, hd);
+                    s.ensureCapacity(pos + 1, 1 << 20);
+                    for (int g = 0; g < kvHeads; g++) {
+                        for (int i = 0; i < s.keys[0][g].length; i++) s.keys[0][g][i] = (float) r.nextGaussian();
+                        for (int i = 0; i < s.values[0][g].length; i++) s.values[0][g][i] = (float) r.nextGaussian();
+                    }
+                    float[] q = new float[heads * hd], out = new float[heads * hd];
+                    for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
+                    float scale = (float) (1 / Math.sqrt(hd));
+                    try (CpuBackend b = new CpuBackend(3)) {
+                        b.attention(0, q, new Sequence[]{s}, new int[]{pos}, 1, heads, kvHeads, hd, scale, out);
+                    }
+                    for (int j = 0; j < heads; j++) {
+                        float[] one = new float[heads * hd];
+                        int g = j / (heads / kvHeads);
+                        Attention.attend(q, j * hd, s.keys[0][g], s.capacity, s.values[0][g], hd, pos, scale, new float[pos + 1], one, j * hd);
+                        for (int d = 0; d < hd; d++) {
+                            assertThat(Float.floatToIntBits(out[j * hd + d])).as("hd %d heads %d/%d pos %d head %d d %d", hd, heads, kvHeads, pos, j, d)
+                                    .isEqualTo(Float.floatToIntBits(one[j * hd + d]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** Softmax attention of one query over positions 0..pos in f64, from the same cache layout. */
     private static double[] reference(float[] q, int qo, float[] kt, int cap, float[] v, int hd, int pos, float scale) {
         double[] s = new double[pos + 1];
