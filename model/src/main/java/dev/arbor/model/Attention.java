@@ -25,8 +25,6 @@ final class Attention {
     private static final int L = V.length();
     /** Lanes of the attention vectors: the cache's capacity and the score rows are multiples of it. */
     static final int LANES = L;
-    /** Whether the four-query kernels may hold 16 accumulators (32 vector registers: AVX-512's 16-lane vectors). */
-    private static final boolean WIDE = L >= 16;
 
     /**
      * One query head q[qo, qo+hd) at absolute position pos against kt (transposed keys, row
@@ -50,52 +48,24 @@ final class Attention {
      */
     static void attend4(float[] q, int[] at, float[] kt, int cap, float[] v, int hd, float scale,
                         float[] scores, int stride, float[] out) {
+        int n0 = at[4] + 1, n1 = at[5] + 1, n2 = at[6] + 1, n3 = at[7] + 1;
+        int common = Math.min(Math.min(n0, n1), Math.min(n2, n3));
         // Scores for all four over whole vectors of positions up to the longest: a query's extra
         // positions (cached, but after it) are computed and ignored; the cache's capacity is a
         // multiple of L, so they are inside it.
-        int longest = Math.max(Math.max(at[4], at[5]), Math.max(at[6], at[7])) + 1;
+        int longest = Math.max(Math.max(n0, n1), Math.max(n2, n3));
         scores4(q, at, kt, cap, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
         for (int j = 0; j < 4; j++) {
             int n = at[4 + j] + 1;
             scores[j * stride + n] = softmaxUnnormalised(scores, j * stride, n);   // 1/Σ, kept just after the scores
         }
-        weightedSum4(scores, stride, at, v, hd, out);
+        weightedSum4(scores, stride, common, at, v, hd, out);
     }
 
     /** scores[j·stride + s] = (q_j·k_s)·scale for the four queries and s in [0, n), n a multiple of L. */
     private static void scores4(float[] q, int[] at, float[] kt, int cap, int hd, int n, float scale, float[] scores, int stride) {
         int q0 = at[0], q1 = at[1], q2 = at[2], q3 = at[3];
         int s = 0;
-        // With 32 vector registers, four vectors of positions per pass over the key rows (16 accumulators): every
-        // row is then read 256 bytes at a time, which streams from memory twice as fast as 128 (a long decode cache)
-        if (WIDE) for (; s + 4 * L <= n; s += 4 * L) {
-            FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0,
-                    c0 = a0, c1 = a0, c2 = a0, c3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
-            for (int d = 0; d < hd; d++) {
-                int o = d * cap + s;
-                FloatVector k0 = FloatVector.fromArray(V, kt, o), k1 = FloatVector.fromArray(V, kt, o + L),
-                        k2 = FloatVector.fromArray(V, kt, o + 2 * L), k3 = FloatVector.fromArray(V, kt, o + 3 * L);
-                FloatVector x = FloatVector.broadcast(V, q[q0 + d]);
-                a0 = x.fma(k0, a0); a1 = x.fma(k1, a1); a2 = x.fma(k2, a2); a3 = x.fma(k3, a3);
-                x = FloatVector.broadcast(V, q[q1 + d]);
-                b0 = x.fma(k0, b0); b1 = x.fma(k1, b1); b2 = x.fma(k2, b2); b3 = x.fma(k3, b3);
-                x = FloatVector.broadcast(V, q[q2 + d]);
-                c0 = x.fma(k0, c0); c1 = x.fma(k1, c1); c2 = x.fma(k2, c2); c3 = x.fma(k3, c3);
-                x = FloatVector.broadcast(V, q[q3 + d]);
-                e0 = x.fma(k0, e0); e1 = x.fma(k1, e1); e2 = x.fma(k2, e2); e3 = x.fma(k3, e3);
-            }
-            a0.mul(scale).intoArray(scores, s); a1.mul(scale).intoArray(scores, s + L);
-            a2.mul(scale).intoArray(scores, s + 2 * L); a3.mul(scale).intoArray(scores, s + 3 * L);
-            int o = stride + s;
-            b0.mul(scale).intoArray(scores, o); b1.mul(scale).intoArray(scores, o + L);
-            b2.mul(scale).intoArray(scores, o + 2 * L); b3.mul(scale).intoArray(scores, o + 3 * L);
-            o += stride;
-            c0.mul(scale).intoArray(scores, o); c1.mul(scale).intoArray(scores, o + L);
-            c2.mul(scale).intoArray(scores, o + 2 * L); c3.mul(scale).intoArray(scores, o + 3 * L);
-            o += stride;
-            e0.mul(scale).intoArray(scores, o); e1.mul(scale).intoArray(scores, o + L);
-            e2.mul(scale).intoArray(scores, o + 2 * L); e3.mul(scale).intoArray(scores, o + 3 * L);
-        }
         for (; s + 2 * L <= n; s += 2 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
             for (int d = 0; d < hd; d++) {
@@ -135,43 +105,10 @@ final class Attention {
      * out_j[d] = inv_j · Σ_s p_j[s]·v[s·hd + d], the sum over s in order: positions below common
      * for the four queries at once (each v vector loaded once), then each query's own remainder.
      */
-    private static void weightedSum4(float[] p, int stride, int[] at, float[] v, int hd, float[] out) {
+    private static void weightedSum4(float[] p, int stride, int common, int[] at, float[] v, int hd, float[] out) {
         int n0 = at[4] + 1, n1 = at[5] + 1, n2 = at[6] + 1, n3 = at[7] + 1;
-        int common = Math.min(Math.min(n0, n1), Math.min(n2, n3));
         float inv0 = p[n0], inv1 = p[stride + n1], inv2 = p[2 * stride + n2], inv3 = p[3 * stride + n3];
         int d = 0;
-        // With 32 vector registers, four vectors of dimensions per pass (16 accumulators): head_dim 64 is then one
-        // pass over the value rows, reading each whole, instead of two passes reading halves
-        if (WIDE) for (; d + 4 * L <= hd; d += 4 * L) {
-            FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0,
-                    c0 = a0, c1 = a0, c2 = a0, c3 = a0, e0 = a0, e1 = a0, e2 = a0, e3 = a0;
-            for (int s = 0; s < common; s++) {
-                int o = s * hd + d;
-                FloatVector v0 = FloatVector.fromArray(V, v, o), v1 = FloatVector.fromArray(V, v, o + L),
-                        v2 = FloatVector.fromArray(V, v, o + 2 * L), v3 = FloatVector.fromArray(V, v, o + 3 * L);
-                FloatVector x = FloatVector.broadcast(V, p[s]);
-                a0 = v0.fma(x, a0); a1 = v1.fma(x, a1); a2 = v2.fma(x, a2); a3 = v3.fma(x, a3);
-                x = FloatVector.broadcast(V, p[stride + s]);
-                b0 = v0.fma(x, b0); b1 = v1.fma(x, b1); b2 = v2.fma(x, b2); b3 = v3.fma(x, b3);
-                x = FloatVector.broadcast(V, p[2 * stride + s]);
-                c0 = v0.fma(x, c0); c1 = v1.fma(x, c1); c2 = v2.fma(x, c2); c3 = v3.fma(x, c3);
-                x = FloatVector.broadcast(V, p[3 * stride + s]);
-                e0 = v0.fma(x, e0); e1 = v1.fma(x, e1); e2 = v2.fma(x, e2); e3 = v3.fma(x, e3);
-            }
-            // as below: store each query's partial sums and finish it before the next (a repeated query shares out)
-            a0.intoArray(out, at[0] + d); a1.intoArray(out, at[0] + d + L);
-            a2.intoArray(out, at[0] + d + 2 * L); a3.intoArray(out, at[0] + d + 3 * L);
-            finish4(p, 0, common, n0, v, hd, d, inv0, out, at[0]);
-            b0.intoArray(out, at[1] + d); b1.intoArray(out, at[1] + d + L);
-            b2.intoArray(out, at[1] + d + 2 * L); b3.intoArray(out, at[1] + d + 3 * L);
-            finish4(p, stride, common, n1, v, hd, d, inv1, out, at[1]);
-            c0.intoArray(out, at[2] + d); c1.intoArray(out, at[2] + d + L);
-            c2.intoArray(out, at[2] + d + 2 * L); c3.intoArray(out, at[2] + d + 3 * L);
-            finish4(p, 2 * stride, common, n2, v, hd, d, inv2, out, at[2]);
-            e0.intoArray(out, at[3] + d); e1.intoArray(out, at[3] + d + L);
-            e2.intoArray(out, at[3] + d + 2 * L); e3.intoArray(out, at[3] + d + 3 * L);
-            finish4(p, 3 * stride, common, n3, v, hd, d, inv3, out, at[3]);
-        }
         for (; d + 2 * L <= hd; d += 2 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
             for (int s = 0; s < common; s++) {
@@ -218,7 +155,7 @@ final class Attention {
             d += L;
         }
         // head_dim not a multiple of L: the last dimensions one query at a time
-        if (d < hd) for (int j = 0; j < 4; j++) weightedSumFrom(p, j * stride, at[4 + j] + 1, v, hd, d, p[j * stride + at[4 + j] + 1], out, at[j]);
+        for (int j = 0; j < 4; j++) weightedSumFrom(p, j * stride, at[4 + j] + 1, v, hd, d, p[j * stride + at[4 + j] + 1], out, at[j]);
     }
 
     /**
@@ -229,24 +166,6 @@ final class Attention {
         FloatVector a = FloatVector.fromArray(V, out, oo + d);
         for (int s = from; s < n; s++) a = FloatVector.fromArray(V, v, s * hd + d).fma(FloatVector.broadcast(V, p[po + s]), a);
         a.mul(inv).intoArray(out, oo + d);
-    }
-
-    /** {@link #finish1} for four vectors of partial sums, out[oo + d …] to out[oo + d + 4·L). */
-    private static void finish4(float[] p, int po, int from, int n, float[] v, int hd, int d, float inv, float[] out, int oo) {
-        FloatVector a0 = FloatVector.fromArray(V, out, oo + d), a1 = FloatVector.fromArray(V, out, oo + d + L),
-                a2 = FloatVector.fromArray(V, out, oo + d + 2 * L), a3 = FloatVector.fromArray(V, out, oo + d + 3 * L);
-        for (int s = from; s < n; s++) {
-            FloatVector x = FloatVector.broadcast(V, p[po + s]);
-            int o = s * hd + d;
-            a0 = FloatVector.fromArray(V, v, o).fma(x, a0);
-            a1 = FloatVector.fromArray(V, v, o + L).fma(x, a1);
-            a2 = FloatVector.fromArray(V, v, o + 2 * L).fma(x, a2);
-            a3 = FloatVector.fromArray(V, v, o + 3 * L).fma(x, a3);
-        }
-        a0.mul(inv).intoArray(out, oo + d);
-        a1.mul(inv).intoArray(out, oo + d + L);
-        a2.mul(inv).intoArray(out, oo + d + 2 * L);
-        a3.mul(inv).intoArray(out, oo + d + 3 * L);
     }
 
     /** {@link #finish1} for two vectors of partial sums, out[oo + d …] and out[oo + d + L …]. */
@@ -307,15 +226,16 @@ final class Attention {
         VectorMask<Float> tail = V.indexInRange(s, n);
         if (s < n) mx = mx.lanewise(VectorOperators.MAX, FloatVector.fromArray(V, scores, so + s, tail), tail);
         float max = mx.reduceLanes(VectorOperators.MAX);
-        // One loop, the last vector masked: a single call site of Exp.exp, which the JIT then inlines (with a second
-        // one for the tail it ran out of node budget, and every call boxed its vectors: 4 queries × 201 positions
-        // took 3.5 µs instead of 0.4)
         FloatVector acc = FloatVector.zero(V);
-        for (s = 0; s < n; s += L) {
-            VectorMask<Float> m = V.indexInRange(s, n);
-            FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, so + s, m).sub(max));
-            e.intoArray(scores, so + s, m);
-            acc = acc.add(e, m);
+        for (s = 0; s + L <= n; s += L) {
+            FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, so + s).sub(max));
+            e.intoArray(scores, so + s);
+            acc = acc.add(e);
+        }
+        if (s < n) {
+            FloatVector e = Exp.exp(FloatVector.fromArray(V, scores, so + s, tail).sub(max));
+            e.intoArray(scores, so + s, tail);
+            acc = acc.add(e, tail);
         }
         double total = 0;
         for (int i = 0; i < L; i++) total += acc.lane(i);
