@@ -35,7 +35,10 @@ public final class LlamaModel implements AutoCloseable {
 
     /** One decoder layer's parameters; masks are null when absent (all ones), gate 1 when absent. */
     record Layer(float[] inputNorm, Weight q, Weight k, Weight v, Weight o, float[] postNorm,
-                 Weight gate, Weight up, Weight down, float[] headMask, float[] ffnMask, float layerGate) {}
+                 Weight gate, Weight up, Weight down, float[] headMask, float[] ffnMask, float layerGate) {
+        /** The layer's matrices, in the order a decode step reads them. */
+        List<Weight> matrices() { return List.of(q, k, v, o, gate, up, down); }
+    }
 
     private final LlamaConfig config;
     private final String where;
@@ -204,7 +207,7 @@ public final class LlamaModel implements AutoCloseable {
     public double promptFlops(int n) {
         double layerMacs = 0;
         for (Layer l : layers) {
-            for (Weight w : List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down)) layerMacs += (double) w.rows() * w.cols();
+            for (Weight w : l.matrices()) layerMacs += (double) w.rows() * w.cols();
         }
         double attention = 4.0 * headDim * heads * numLayers * ((double) n * (n + 1) / 2);
         return 2 * n * layerMacs + attention + 2.0 * lmHead.rows() * lmHead.cols();
@@ -213,7 +216,7 @@ public final class LlamaModel implements AutoCloseable {
     /** The weights a decode step reads, in the order it reads them. */
     Weight[] decodeWeights() {
         List<Weight> ws = new ArrayList<>();
-        for (Layer l : layers) ws.addAll(List.of(l.q, l.k, l.v, l.o, l.gate, l.up, l.down));
+        for (Layer l : layers) ws.addAll(l.matrices());
         ws.add(lmHead);
         return ws.toArray(Weight[]::new);
     }

@@ -50,8 +50,10 @@ public final class Generator {
             if (n == params.maxTokens() || seq.length() >= model.maxPositions()) break;
             logits = model.step(seq, id);
         }
-        if (text != null) emit(onText, text.finish());   // a stop string may complete in the held-back text
-        if (text != null && text.stopped()) reason = Generation.FinishReason.STOP_STRING;
+        if (text != null) {
+            emit(onText, text.finish());   // a stop string may complete in the held-back text
+            if (text.stopped()) reason = Generation.FinishReason.STOP_STRING;
+        }
         long t2 = System.nanoTime();
         return new Generation(Arrays.copyOf(out, n), text == null ? "" : text.text(), reason, t1 - t0, t2 - t1);
     }
