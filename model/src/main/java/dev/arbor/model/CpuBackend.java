@@ -30,44 +30,56 @@ final class CpuBackend implements Backend {
 
     @Override public int threads() { return pool.threads(); }
 
-    /** y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan). */
+    /**
+     * y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan).
+     * The weights of one call (q, k and v; gate and up) are widened into one stack and multiplied as
+     * one product, so the pool shares out all their columns at once.
+     */
     @Override public void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
         if (plan.segStart().length == 0) {
             linear(x, rows, ws, ys);
             return;
         }
-        for (int j = 0; j < ws.length; j++) {
-            Weight wt = ws[j];
-            int n = wt.rows(), k = wt.cols();
-            float[] wf = widenAll(wt);
-            for (int s = 0; s < plan.segStart().length; s++) {
-                int r0 = plan.segStart()[s];
-                gemm.multiply(plan.segLen()[s], n, k, x, r0 * k, k, false, wf, 0, k, true, ys[j], r0 * n, n, false);
-            }
+        int k = ws[0].cols();
+        int[] n = new int[ws.length], cOff = new int[ws.length];
+        for (int j = 0; j < ws.length; j++) n[j] = ws[j].rows();
+        float[] wf = widenAll(ws);
+        for (int s = 0; s < plan.segStart().length; s++) {
+            int r0 = plan.segStart()[s];
+            for (int j = 0; j < ws.length; j++) cOff[j] = r0 * n[j];
+            gemm.multiplyStacked(plan.segLen()[s], k, x, r0 * k, k, wf, n, ys, cOff);
         }
         int dec = plan.decodeRows().length;
         if (dec == 0) return;
         // Decode rows: gathered, multiplied by the Matmul kernels, scattered back.
-        int k = ws[0].cols();
         float[] xd = new float[dec * k];
         for (int i = 0; i < dec; i++) System.arraycopy(x, plan.decodeRows()[i] * k, xd, i * k, k);
         float[][] yd = new float[ws.length][];
         for (int j = 0; j < ws.length; j++) yd[j] = new float[dec * ws[j].rows()];
         linear(xd, dec, ws, yd);
         for (int j = 0; j < ws.length; j++) {
-            int n = ws[j].rows();
-            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n, ys[j], plan.decodeRows()[i] * n, n);
+            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n[j], ys[j], plan.decodeRows()[i] * n[j], n[j]);
         }
     }
 
-    /** The whole weight widened to F32 (reused buffer), chunk by chunk on the pool. */
-    private float[] widenAll(Weight wt) {
-        int n = wt.rows(), k = wt.cols();
-        if (widened == null || widened.length < n * k) widened = new float[n * k];
+    /** The weights widened to F32 and stacked, W_0's rows first (reused buffer), chunk by chunk on the pool. */
+    private float[] widenAll(Weight[] ws) {
+        int k = ws[0].cols();
+        int[] firstChunk = new int[ws.length + 1], firstRow = new int[ws.length + 1];
+        for (int j = 0; j < ws.length; j++) {
+            if (ws[j].cols() != k) throw new IllegalArgumentException("weights of one product must share their column count");
+            firstChunk[j + 1] = firstChunk[j] + Math.ceilDiv(ws[j].rows(), Matmul.CHUNK);
+            firstRow[j + 1] = firstRow[j] + ws[j].rows();
+        }
+        long size = (long) firstRow[ws.length] * k;
+        if (widened == null || widened.length < size) widened = new float[Math.toIntExact(size)];
         float[] dst = widened;
-        pool.run(Math.ceilDiv(n, Matmul.CHUNK), (chunk, thread) -> {
-            int r0 = chunk * Matmul.CHUNK;
-            Matmul.widen(wt, r0, Math.min(Matmul.CHUNK, n - r0), dst, r0 * k);
+        pool.run(firstChunk[ws.length], (chunk, thread) -> {
+            int j = 0;
+            while (firstChunk[j + 1] <= chunk) j++;
+            Weight wt = ws[j];
+            int r0 = (chunk - firstChunk[j]) * Matmul.CHUNK;
+            Matmul.widen(wt, r0, Math.min(Matmul.CHUNK, wt.rows() - r0), dst, (firstRow[j] + r0) * k);
         });
         return dst;
     }

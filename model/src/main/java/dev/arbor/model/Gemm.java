@@ -14,7 +14,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Deterministic single-precision GEMM for the training engine: C = A·B or C += A·B with optional transposes,
  * on a fixed pool of threads (the caller runs as thread 0, plus {@code threads - 1} daemon workers).
  *
- * <p>Structure (as in BLIS): k is cut into blocks of {@link #KC} and n into blocks of up to {@link #NC} columns.
+ * <p>Structure (as in BLIS): k is cut into blocks of {@link #KC} and n into blocks of up to {@link #NC} columns
+ * (several products that share A, {@link #multiplyStacked}, are one run of columns).
  * For each block, B is packed into NR-wide micro-panels (KC × NR floats, contiguous) that all threads share (each
  * panel packed once, by whichever thread needs it first, so there is one barrier per block), and the output is
  * cut into tasks (row blocks of up to {@link #MC} rows, further split into ranges of micro-panels
@@ -101,14 +102,42 @@ public final class Gemm implements AutoCloseable {
                   float[] b, int bOff, int ldb, boolean transB,
                   float[] c, int cOff, int ldc, boolean accumulate) {
         if (!checkTrivial(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate)) return;
-        if (threads == 1 || (long) m * n * k < PARALLEL_MIN_WORK || pool.selfId() >= 0) {
+        run(m, (long) n, k, a, aOff, lda, transA, new Outputs(b, bOff, ldb, transB, n, c, cOff, ldc), accumulate);
+    }
+
+    /**
+     * C_j = A·B_jᵀ for several weights that share A: B_j (n[j] × k, row-major, so transposed in the terms of
+     * {@link #multiply}) lies in b row after row, B_0 first; C_j (m × n[j], leading dimension n[j]) at
+     * c[j][cOff[j] …], overwritten. The products run as one, the pool sharing out the columns of all of them: one
+     * barrier per k block instead of one per product and k block (the q, k and v products of a 512-row prompt of the
+     * small model ran 1–8 % faster as one than as three, six alternating runs). Each C_j gets exactly the bits
+     * {@link #multiply} would give it alone.
+     */
+    public void multiplyStacked(int m, int k, float[] a, int aOff, int lda, float[] b, int[] n, float[][] c, int[] cOff) {
+        long columns = 0;
+        int[] bOff = new int[n.length], ld = new int[n.length];
+        for (int j = 0; j < n.length; j++) {
+            bOff[j] = Math.toIntExact(columns * k);
+            ld[j] = k;
+            columns += n[j];
+        }
+        boolean work = false;   // checkTrivial also validates each product and zeroes C_j when k == 0
+        for (int j = 0; j < n.length; j++) work |= checkTrivial(m, n[j], k, a, aOff, lda, false, b, bOff[j], k, true, c[j], cOff[j], n[j], false);
+        if (!work) return;
+        float[][] bs = new float[n.length][];
+        Arrays.fill(bs, b);
+        run(m, columns, k, a, aOff, lda, false, new Outputs(bs, bOff, ld, true, n, c, cOff, n.clone()), false);
+    }
+
+    private void run(int m, long columns, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
+        if (threads == 1 || m * columns * k < PARALLEL_MIN_WORK || pool.selfId() >= 0) {
             // small, or called from inside a pool job (whose threads are all busy): same result, computed here
-            gemmSerial(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate, SERIAL_WORKSPACE.get());
+            gemmSerial(m, k, a, aOff, lda, transA, o, accumulate, SERIAL_WORKSPACE.get());
             return;
         }
         multiplyLock.lock();   // the shared B panel and the per-thread buffers serve one product at a time
         try {
-            gemmParallel(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate);
+            gemmParallel(m, k, a, aOff, lda, transA, o, accumulate);
         } finally {
             multiplyLock.unlock();
         }
@@ -120,7 +149,38 @@ public final class Gemm implements AutoCloseable {
                         float[] b, int bOff, int ldb, boolean transB,
                         float[] c, int cOff, int ldc, boolean accumulate) {
         if (!checkTrivial(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate)) return;
-        gemmSerial(m, n, k, a, aOff, lda, transA, b, bOff, ldb, transB, c, cOff, ldc, accumulate, SERIAL_WORKSPACE.get());
+        gemmSerial(m, k, a, aOff, lda, transA, new Outputs(b, bOff, ldb, transB, n, c, cOff, ldc), accumulate, SERIAL_WORKSPACE.get());
+    }
+
+    /**
+     * The B operands and C outputs of one call: products C_j (+)= A·B_j that share A, their columns cut into
+     * NR-wide micro-panels numbered across all of them (product j's panels are [firstPanel[j], firstPanel[j+1]),
+     * its last one partial when NR does not divide n_j).
+     */
+    private static final class Outputs {
+        final float[][] b, c;
+        final int[] bOff, ldb, n, cOff, ldc, firstPanel;
+        final boolean transB;
+
+        Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc) {
+            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB;
+            this.n = n; this.c = c; this.cOff = cOff; this.ldc = ldc;
+            firstPanel = new int[n.length + 1];
+            for (int j = 0; j < n.length; j++) firstPanel[j + 1] = firstPanel[j] + ceilDiv(n[j], NR);
+        }
+
+        Outputs(float[] b, int bOff, int ldb, boolean transB, int n, float[] c, int cOff, int ldc) {
+            this(new float[][]{b}, new int[]{bOff}, new int[]{ldb}, transB, new int[]{n}, new float[][]{c}, new int[]{cOff}, new int[]{ldc});
+        }
+
+        int panels() { return firstPanel[n.length]; }
+
+        /** The product that panel q belongs to. */
+        int product(int q) {
+            int j = 0;
+            while (firstPanel[j + 1] <= q) j++;
+            return j;
+        }
     }
 
     /** Validates the arguments; handles empty products (k == 0 zeroes C unless accumulating). Returns whether work remains. */
@@ -161,26 +221,21 @@ public final class Gemm implements AutoCloseable {
         }
     }
 
-    private void gemmParallel(int m, int n, int k,
-                              float[] a, int aOff, int lda, boolean transA,
-                              float[] b, int bOff, int ldb, boolean transB,
-                              float[] c, int cOff, int ldc, boolean accumulate) {
+    private void gemmParallel(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
         // Output tasks: balanced row blocks (multiples of MR), split further into ranges of micro-panels when there
         // are too few row blocks for TASKS_PER_THREAD tasks a thread (dynamic claiming then evens out threads that
         // the OS delays). The split only decides who computes a tile, never how.
         int rowBlocks = ceilDiv(m, MC);
         int mc = roundUp(ceilDiv(m, rowBlocks), MR);
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            int panels = ceilDiv(nc, NR);
+        for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
+            int panels = Math.min(NC / NR, o.panels() - g0);
             int colSplits = Math.max(1, Math.min(panels, ceilDiv(TASKS_PER_THREAD * threads, rowBlocks)));
             float[] bp = workspaces[0].b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
                 // one barrier per k block: B's micro-panels are packed inside the tasks, by whichever thread needs
                 // one first, so packing is shared out without a separate phase
-                PackedB pb = new PackedB(b, bOff, ldb, transB, pc, Math.min(KC, k - pc), jc, nc, bp, true);
+                PackedB pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, true);
                 boolean add = accumulate || pc > 0;
-                int cBlock = cOff + jc;
                 parallelFor(rowBlocks * colSplits, (task, t) -> {
                     int block = task / colSplits, split = task % colSplits;
                     int i0 = block * mc;
@@ -191,50 +246,51 @@ public final class Gemm implements AutoCloseable {
                     packA(a, aOff, lda, transA, i0, rows, pb.pc, pb.kc, ws.a);
                     // row blocks start at different micro-panels so that threads rarely wait on each other's packing
                     int first = q0 + (int) ((long) block * (q1 - q0) / rowBlocks);
-                    macroKernel(ws.a, transA, rows, pb, q0, q1, first, c, cBlock + i0 * ldc, ldc, add, ws.tile);
+                    macroKernel(ws.a, transA, i0, rows, pb, q0, q1, first, add, ws.tile);
                 });
             }
         }
     }
 
-    private static void gemmSerial(int m, int n, int k,
-                                   float[] a, int aOff, int lda, boolean transA,
-                                   float[] b, int bOff, int ldb, boolean transB,
-                                   float[] c, int cOff, int ldc, boolean accumulate, Workspace ws) {
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            int panels = ceilDiv(nc, NR);
+    private static void gemmSerial(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate,
+                                   Workspace ws) {
+        for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
+            int panels = Math.min(NC / NR, o.panels() - g0);
             float[] bp = ws.b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
-                PackedB pb = new PackedB(b, bOff, ldb, transB, pc, Math.min(KC, k - pc), jc, nc, bp, false);
+                PackedB pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, false);
                 for (int q = 0; q < panels; q++) pb.pack(q);
                 boolean add = accumulate || pc > 0;
                 for (int i0 = 0; i0 < m; i0 += MC) {
                     int rows = Math.min(MC, m - i0);
                     packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a);
-                    macroKernel(ws.a, transA, rows, pb, 0, panels, 0, c, cOff + i0 * ldc + jc, ldc, add, ws.tile);
+                    macroKernel(ws.a, transA, i0, rows, pb, 0, panels, 0, add, ws.tile);
                 }
             }
         }
     }
 
     /**
-     * Runs the micro-kernel over B micro-panels [q0, q1) (starting at {@code first}, wrapping around) × all MR-row
-     * panels of the packed A block. The B micro-panel is the inner loop's invariant, so it stays in L1 (or L2) while
-     * A panels stream past it.
+     * Runs the micro-kernel over B micro-panels [q0, q1) of pb (starting at {@code first}, wrapping around) × all
+     * MR-row panels of the packed A block (rows [i0, i0+rows) of C). The B micro-panel is the inner loop's invariant,
+     * so it stays in L1 (or L2) while A panels stream past it.
      */
-    private static void macroKernel(float[] ap, boolean colA, int rows, PackedB pb, int q0, int q1, int first,
-                                    float[] c, int cBase, int ldc, boolean add, float[] tile) {
+    private static void macroKernel(float[] ap, boolean colA, int i0, int rows, PackedB pb, int q0, int q1, int first,
+                                    boolean add, float[] tile) {
         int addC = add ? 1 : 0, kc = pb.kc;
         float[] bp = pb.bp;
+        Outputs o = pb.o;
         for (int s = q0; s < q1; s++) {
             int q = first + (s - q0);
             if (q >= q1) q -= q1 - q0;
             pb.ensurePacked(q);
-            int bi = q * kc * NR, cols = Math.min(NR, pb.nc - q * NR);
+            int g = pb.g0 + q, j = o.product(g), col0 = (g - o.firstPanel[j]) * NR;
+            int bi = q * kc * NR, cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
+            float[] c = o.c[j];
+            int cBase = o.cOff[j] + i0 * ldc + col0;
             for (int ir = 0; ir < rows; ir += MR) {
                 kernel(colA, kc, ap, ir * KC, bp, bi, tile);
-                updateC(tile, c, cBase + ir * ldc + q * NR, ldc, Math.min(MR, rows - ir), cols, addC);
+                updateC(tile, c, cBase + ir * ldc, ldc, Math.min(MR, rows - ir), cols, addC);
             }
         }
     }
@@ -275,21 +331,21 @@ public final class Gemm implements AutoCloseable {
     }
 
     /**
-     * One k block [pc, pc+kc) × column block [jc, jc+nc) of B, packed into bp as NR-wide micro-panels (panel q at
-     * q*kc*NR: kc rows of NR floats, zero-padded past nc). When shared, each panel is packed once, on first use, by
-     * whichever thread gets there first; the others wait for it (a few microseconds).
+     * One k block [pc, pc+kc) × micro-panels [g0, g0+panels) of the outputs' B operands, packed into bp (panel
+     * g0 + q at q*kc*NR: kc rows of NR floats, zero-padded past its product's last column). When shared, each panel
+     * is packed once, on first use, by whichever thread gets there first; the others wait for it (a few microseconds).
      */
     private static final class PackedB {
         private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
-        final float[] b, bp;
-        final int bOff, ldb, pc, kc, jc, nc;
-        final boolean transB;
+        final Outputs o;
+        final float[] bp;
+        final int pc, kc, g0;
         private final AtomicIntegerArray state;
 
-        PackedB(float[] b, int bOff, int ldb, boolean transB, int pc, int kc, int jc, int nc, float[] bp, boolean shared) {
-            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB;
-            this.pc = pc; this.kc = kc; this.jc = jc; this.nc = nc; this.bp = bp;
-            this.state = shared ? new AtomicIntegerArray(ceilDiv(nc, NR)) : null;
+        PackedB(Outputs o, int pc, int kc, int g0, int panels, float[] bp, boolean shared) {
+            this.o = o;
+            this.pc = pc; this.kc = kc; this.g0 = g0; this.bp = bp;
+            this.state = shared ? new AtomicIntegerArray(panels) : null;
         }
 
         void ensurePacked(int q) {
@@ -318,8 +374,10 @@ public final class Gemm implements AutoCloseable {
          * transpose, done once per product and amortised over all m rows.
          */
         void pack(int q) {
-            int j0 = jc + q * NR, cols = Math.min(NR, nc - q * NR), dst = q * kc * NR;
-            if (!transB) {
+            int g = g0 + q, j = o.product(g), j0 = (g - o.firstPanel[j]) * NR, cols = Math.min(NR, o.n[j] - j0), dst = q * kc * NR;
+            float[] b = o.b[j];
+            int bOff = o.bOff[j], ldb = o.ldb[j];
+            if (!o.transB) {
                 int src = bOff + pc * ldb + j0;
                 if (cols == NR) {
                     for (int p = 0; p < kc; p++, src += ldb, dst += NR) {

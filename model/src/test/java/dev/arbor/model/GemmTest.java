@@ -201,6 +201,47 @@ class GemmTest {
         }
     }
 
+    /**
+     * Stacked weights multiplied as one product: each C_j gets the bits of multiplying by B_j alone, for widths that
+     * cut micro-panels (and an empty one), across k and column blocks, serial and parallel; nothing outside C_j moves.
+     */
+    @Test void stackedProductsGiveTheBitsOfEachAlone() {
+        Random rnd = new Random(5);
+        int[][] widths = {{768, 256, 256}, {33, 0, 95, 1}, {2048, 2048, 100}};
+        for (int[] n : widths) {
+            for (int[] mk : new int[][]{{5, 40}, {130, 300}, {512, 96}}) {
+                int m = mk[0], k = mk[1], rows = Arrays.stream(n).sum(), off = 3;
+                float[] a = new float[off + m * k], b = new float[rows * k];
+                for (int i = 0; i < a.length; i++) a[i] = (float) rnd.nextGaussian();
+                for (int i = 0; i < b.length; i++) b[i] = (float) rnd.nextGaussian();
+                for (Gemm g : new Gemm[]{gemm1, gemm3}) {
+                    float[][] c = new float[n.length][];
+                    int[] cOff = new int[n.length];
+                    for (int j = 0; j < n.length; j++) {
+                        cOff[j] = j + 1;
+                        c[j] = new float[cOff[j] + m * n[j] + 2];
+                        Arrays.fill(c[j], Float.NaN);
+                    }
+                    g.multiplyStacked(m, k, a, off, k, b, n, c, cOff);
+                    for (int j = 0, row = 0; j < n.length; row += n[j], j++) {
+                        float[] alone = new float[cOff[j] + m * n[j] + 2];
+                        Arrays.fill(alone, Float.NaN);
+                        gemm2.multiply(m, n[j], k, a, off, k, false, b, row * k, k, true, alone, cOff[j], n[j], false);
+                        assertThat(c[j]).as("widths %s, m %d, k %d, product %d, %d threads", Arrays.toString(n), m, k, j, g.threads())
+                                .isEqualTo(alone);
+                    }
+                }
+            }
+        }
+        // k = 0: every C_j is zeroed
+        float[][] c = {new float[6], new float[4]};
+        Arrays.fill(c[0], Float.NaN);
+        Arrays.fill(c[1], Float.NaN);
+        gemm2.multiplyStacked(2, 0, new float[0], 0, 0, new float[0], new int[]{3, 2}, c, new int[]{0, 0});
+        assertThat(c[0]).containsOnly(0f);
+        assertThat(c[1]).containsOnly(0f);
+    }
+
     @Test void parallelForRunsEachIndexOnceWithValidThreadIds() {
         for (Gemm g : new Gemm[]{gemm1, gemm2, gemm3}) {
             assertEquals(g == gemm1 ? 1 : g == gemm2 ? 2 : 3, g.threads());
