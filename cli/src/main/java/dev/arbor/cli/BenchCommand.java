@@ -77,6 +77,8 @@ final class BenchCommand implements Callable<Integer> {
                         .put("prompt_flops_per_token", flopsPerToken);
                 o.putObject("fma_peak_gflops").put("median", pk).put("min", min(r.peak)).put("max", max(r.peak)).put("source", pkSource);
                 o.put("prompt_fraction_of_peak", median(promptFraction));
+                var notes = o.putArray("notes");
+                MachineLimits.interference().forEach(notes::add);
                 Output.printJson(out, o);
             } else {
                 out.printf("%s, %d threads, %d prompt tokens, %d decoded, %d repeats (median [min, max])%n",
@@ -89,6 +91,7 @@ final class BenchCommand implements Callable<Integer> {
                         cMed, min(r.contextTps), max(r.contextTps), n, n + genTokens);
                 out.printf("  limits          read bandwidth %.1f GB/s [%.1f, %.1f] (%s) = %.0f tok/s bound; FMA peak %.0f GFLOP/s [%.0f, %.0f] (%s)%n",
                         bw, min(r.bandwidth), max(r.bandwidth), bwSource, bw * 1e9 / bytes, pk, min(r.peak), max(r.peak), pkSource);
+                for (String note : MachineLimits.interference()) out.printf("  note            %s%n", note);
             }
         }
         return 0;

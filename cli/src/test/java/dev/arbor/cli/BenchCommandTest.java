@@ -53,6 +53,11 @@ class BenchCommandTest {
                 p.get("decode_gb_per_second").doubleValue() / bw.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
         assertThat(p.get("prompt_fraction_of_peak").doubleValue()).isCloseTo(
                 p.get("prompt_gflops").doubleValue() / peak.get("median").doubleValue(), org.assertj.core.data.Offset.offset(1e-9));
+        // interference notes: the same list the machine check finds (DAMON on this VM, none elsewhere)
+        assertThat(p.get("notes").isArray()).isTrue();
+        var notes = new java.util.ArrayList<String>();
+        p.get("notes").forEach(x -> notes.add(x.textValue()));
+        assertThat(notes).isEqualTo(dev.arbor.model.MachineLimits.interference());
 
         var bad = CliHarness.run("bench", m.toString(), "--repeats", "0");
         assertThat(bad.exitCode()).isEqualTo(1);

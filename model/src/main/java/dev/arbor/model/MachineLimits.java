@@ -4,8 +4,13 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The two limits that speed is judged against, measured on the spot: the read bandwidth that
@@ -23,6 +28,31 @@ public final class MachineLimits implements AutoCloseable {
 
     private static final VectorSpecies<Long> L = LongVector.SPECIES_256;
     private static final VectorSpecies<Float> P = FloatVector.SPECIES_PREFERRED;
+
+    /**
+     * Known sources of interference on this machine that make speed figures noisy, as sentences
+     * (empty when none is found). So far: the kernel's DAMON monitor (kdamond), which cloud VMs run
+     * to page out cold memory. Every sampling interval it walks page tables on one of the CPUs; on the
+     * 2-vCPU development VM (sampling every 0.5 s) it stalled a pair of decode steps 2–4× every
+     * ~0.4 s, and smol f32 decode ran at 28–39 GB/s with it on against 45–47 GB/s with it off.
+     */
+    public static List<String> interference() {
+        List<String> notes = new ArrayList<>();
+        Path damon = Path.of("/sys/kernel/mm/damon/admin/kdamonds");
+        try (var ds = Files.newDirectoryStream(damon)) {
+            for (var d : ds) {
+                Path state = d.resolve("state");
+                if (Files.isReadable(state) && Files.readString(state).strip().equals("on")) {
+                    notes.add("DAMON (kdamond) is monitoring memory on this machine and stalls a CPU now and then; for steadier"
+                            + " figures run with it off (as root: echo off > " + state + ", and back on afterwards).");
+                    break;
+                }
+            }
+        } catch (IOException | SecurityException e) {
+            // no DAMON (or no way to tell): nothing to report
+        }
+        return notes;
+    }
 
     /** Lanes of the vectors {@link #fmaChains} uses. */
     public static int fmaLanes() { return P.length(); }
