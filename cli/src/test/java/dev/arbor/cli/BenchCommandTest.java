@@ -46,7 +46,7 @@ class BenchCommandTest {
         assertThat(measured.exitCode()).as(measured.err()).isZero();
         JsonNode p = Output.JSON.readTree(measured.out());
         JsonNode bw = p.get("bandwidth_gb_per_second"), peak = p.get("fma_peak_gflops");
-        assertThat(bw.get("source").textValue()).isEqualTo("measured alongside");
+        assertThat(bw.get("source").textValue()).isEqualTo("interleaved with the decoded tokens");
         assertThat(bw.get("median").doubleValue()).isPositive().isEqualTo(bw.get("min").doubleValue());
         assertThat(peak.get("median").doubleValue()).isPositive();
         assertThat(p.get("decode_fraction_of_bound").doubleValue()).isCloseTo(
