@@ -107,6 +107,28 @@ class TrainCommandTest {
     }
 
     @Test
+    void stoppedRunLeavesNoTemporaryFiles() throws Exception {
+        Path store = dir.resolve("store-stop"), run = dir.resolve("run-stop"), tmp = Files.createDirectories(dir.resolve("tmp-stop"));
+        String java = ProcessHandle.current().info().command().orElse("java");
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"), Arbor.class.getName()));
+        cmd.addAll(List.of(train(store, run, "--steps", "1000", "--save-every", "1")));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        Path second = store.resolve("models").resolve("t").resolve("versions").resolve("2.json");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!Files.exists(second) && p.isAlive() && System.nanoTime() < deadline) Thread.sleep(5);
+        assertThat(second).as("training was under way").exists();
+        try (var files = Files.list(tmp)) {
+            assertThat(files.map(f -> f.getFileName().toString())).as("the run's temporary directory").anyMatch(f -> f.startsWith("arbor-train"));
+        }
+        p.destroy();   // SIGTERM, as Ctrl-C or a scheduler's stop would send
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        try (var files = Files.list(tmp)) {
+            assertThat(files.map(f -> f.getFileName().toString())).noneMatch(f -> f.startsWith("arbor-train"));
+        }
+    }
+
+    @Test
     void preparedTokenFilesTrainLikeTheText() throws Exception {
         Path tokens = dir.resolve("text.tokens");
         CliHarness.Result r = CliHarness.run("prepare-data", text.toString(), "--model", model.toString(), "--out", tokens.toString());

@@ -123,6 +123,8 @@ public final class Trainer implements AutoCloseable {
     private final Batcher batcher;
     private final MetricsLog metrics;
     private final Path tmpDir;
+    /** Deletes tmpDir if the process is stopped (Ctrl-C, SIGTERM) before {@link #close}. */
+    private final Thread tmpCleanup;
     private final Map<String, Object> startInfo;
     private long step;
     private long tokens;
@@ -163,6 +165,8 @@ public final class Trainer implements AutoCloseable {
         batcher = new Batcher(data, new Batcher.Config(s.seq, s.batch, s.valFraction, s.seed), position);
         try {
             tmpDir = Files.createTempDirectory("arbor-train");
+            tmpCleanup = new Thread(() -> deleteQuietly(tmpDir), "arbor-train-cleanup");
+            Runtime.getRuntime().addShutdownHook(tmpCleanup);
             if (resume != null) {
                 Optional<Path> log = src.sideFile(METRICS_FILE);
                 if (log.isPresent()) Files.copy(log.get(), metricsFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
@@ -418,7 +422,21 @@ public final class Trainer implements AutoCloseable {
         gemm.close();
         try {
             metrics.close();
-            if (tmpDir != null) dev.arbor.format.AtomicFiles.deleteTree(tmpDir);
+        } catch (IOException ignored) {
+            // the log's lines are flushed as they are written
+        }
+        if (tmpDir == null) return;
+        deleteQuietly(tmpDir);
+        try {
+            Runtime.getRuntime().removeShutdownHook(tmpCleanup);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook runs (or ran) anyway
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try {
+            dev.arbor.format.AtomicFiles.deleteTree(dir);
         } catch (IOException ignored) {
             // temporary files only
         }
