@@ -423,7 +423,7 @@ public final class Trainer implements AutoCloseable {
         try {
             metrics.close();
         } catch (IOException ignored) {
-            // the log's lines are flushed as they are written
+            // each line was written whole when it was appended
         }
         if (tmpDir == null) return;
         deleteQuietly(tmpDir);
