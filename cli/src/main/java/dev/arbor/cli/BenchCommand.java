@@ -129,10 +129,8 @@ final class BenchCommand implements Callable<Integer> {
         for (int k = 0; k < genTokens; k++) {
             long t3 = System.nanoTime();
             logits = m.step(fresh, Sampler.argmax(logits));
-            long t4 = System.nanoTime();
-            if (bandwidth == null) MachineLimits.weightReadBandwidth(m);
-            decodeNanos += t4 - t3;
-            readNanos += System.nanoTime() - t4;
+            decodeNanos += System.nanoTime() - t3;
+            if (bandwidth == null) readNanos += MachineLimits.weightReadNanos(m);
         }
         probe(m, limits, pk, PROBES);
         if (r == null) return;

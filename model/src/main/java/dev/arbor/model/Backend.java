@@ -42,7 +42,7 @@ interface Backend extends AutoCloseable {
     /**
      * Reads every byte of the weights once, as fast as the hardware streams them, and returns a
      * checksum (so the reads cannot be dropped): the bandwidth bound of decode, measured by
-     * {@link MachineLimits#weightReadBandwidth}.
+     * {@link MachineLimits#weightReadNanos}.
      */
     long read(Weight[] ws);
 

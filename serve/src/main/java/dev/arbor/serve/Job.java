@@ -98,7 +98,7 @@ final class Job {
         String piece = text.push(id);
         if (text.stopped()) {
             finish = Finish.STOP;
-            if (!piece.isEmpty() || !pendingLogprobs.isEmpty()) emit(piece);
+            emitLast(piece);
             return true;
         }
         if (!piece.isEmpty()) emit(piece);
@@ -115,7 +115,12 @@ final class Job {
     private void end() {
         String rest = text.finish();
         if (text.stopped()) finish = Finish.STOP;
-        if (!rest.isEmpty() || !pendingLogprobs.isEmpty()) emit(rest);
+        emitLast(rest);
+    }
+
+    /** The job's last piece: sent if it has text or logprobs still to go. */
+    private void emitLast(String piece) {
+        if (!piece.isEmpty() || !pendingLogprobs.isEmpty()) emit(piece);
     }
 
     private void emit(String piece) {
