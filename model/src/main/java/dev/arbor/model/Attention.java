@@ -62,6 +62,170 @@ final class Attention {
         weightedSum4(scores, stride, common, at, v, hd, out);
     }
 
+    /**
+     * {@link #attend4} for eight queries (at[0..7] their offsets, at[8..15] their positions): sixteen accumulators,
+     * so each key or value vector loaded feeds eight FMAs instead of four. Prompt processing uses it for runs of rows;
+     * the same bits as {@link #attend} for every query.
+     */
+    static void attend8(float[] q, int[] at, float[] kt, int cap, float[] v, int hd, float scale,
+                        float[] scores, int stride, float[] out) {
+        int common = Integer.MAX_VALUE, longest = 0;
+        for (int j = 0; j < 8; j++) {
+            common = Math.min(common, at[8 + j] + 1);
+            longest = Math.max(longest, at[8 + j] + 1);
+        }
+        scores8(q, at, kt, cap, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
+        for (int j = 0; j < 8; j++) {
+            int n = at[8 + j] + 1;
+            scores[j * stride + n] = softmaxUnnormalised(scores, j * stride, n);
+        }
+        weightedSum8(scores, stride, common, at, v, hd, out);
+    }
+
+    /** scores[j·stride + s] = (q_j·k_s)·scale for the eight queries and s in [0, n), n a multiple of L. */
+    private static void scores8(float[] q, int[] at, float[] kt, int cap, int hd, int n, float scale, float[] scores, int stride) {
+        int q0 = at[0], q1 = at[1], q2 = at[2], q3 = at[3], q4 = at[4], q5 = at[5], q6 = at[6], q7 = at[7];
+        int s = 0;
+        for (; s + 2 * L <= n; s += 2 * L) {
+            FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0,
+                    f0 = a0, f1 = a0, g0 = a0, g1 = a0, h0 = a0, h1 = a0, i0 = a0, i1 = a0;
+            for (int d = 0; d < hd; d++) {
+                int o = d * cap + s;
+                FloatVector k0 = FloatVector.fromArray(V, kt, o), k1 = FloatVector.fromArray(V, kt, o + L);
+                FloatVector x = FloatVector.broadcast(V, q[q0 + d]);
+                a0 = x.fma(k0, a0); a1 = x.fma(k1, a1);
+                x = FloatVector.broadcast(V, q[q1 + d]);
+                b0 = x.fma(k0, b0); b1 = x.fma(k1, b1);
+                x = FloatVector.broadcast(V, q[q2 + d]);
+                c0 = x.fma(k0, c0); c1 = x.fma(k1, c1);
+                x = FloatVector.broadcast(V, q[q3 + d]);
+                e0 = x.fma(k0, e0); e1 = x.fma(k1, e1);
+                x = FloatVector.broadcast(V, q[q4 + d]);
+                f0 = x.fma(k0, f0); f1 = x.fma(k1, f1);
+                x = FloatVector.broadcast(V, q[q5 + d]);
+                g0 = x.fma(k0, g0); g1 = x.fma(k1, g1);
+                x = FloatVector.broadcast(V, q[q6 + d]);
+                h0 = x.fma(k0, h0); h1 = x.fma(k1, h1);
+                x = FloatVector.broadcast(V, q[q7 + d]);
+                i0 = x.fma(k0, i0); i1 = x.fma(k1, i1);
+            }
+            a0.mul(scale).intoArray(scores, s); a1.mul(scale).intoArray(scores, s + L);
+            b0.mul(scale).intoArray(scores, stride + s); b1.mul(scale).intoArray(scores, stride + s + L);
+            c0.mul(scale).intoArray(scores, 2 * stride + s); c1.mul(scale).intoArray(scores, 2 * stride + s + L);
+            e0.mul(scale).intoArray(scores, 3 * stride + s); e1.mul(scale).intoArray(scores, 3 * stride + s + L);
+            f0.mul(scale).intoArray(scores, 4 * stride + s); f1.mul(scale).intoArray(scores, 4 * stride + s + L);
+            g0.mul(scale).intoArray(scores, 5 * stride + s); g1.mul(scale).intoArray(scores, 5 * stride + s + L);
+            h0.mul(scale).intoArray(scores, 6 * stride + s); h1.mul(scale).intoArray(scores, 6 * stride + s + L);
+            i0.mul(scale).intoArray(scores, 7 * stride + s); i1.mul(scale).intoArray(scores, 7 * stride + s + L);
+        }
+        for (; s < n; s += L) {
+            FloatVector a = FloatVector.zero(V), b = a, c = a, e = a, f = a, g = a, h = a, i = a;
+            for (int d = 0; d < hd; d++) {
+                FloatVector k = FloatVector.fromArray(V, kt, d * cap + s);
+                a = FloatVector.broadcast(V, q[q0 + d]).fma(k, a);
+                b = FloatVector.broadcast(V, q[q1 + d]).fma(k, b);
+                c = FloatVector.broadcast(V, q[q2 + d]).fma(k, c);
+                e = FloatVector.broadcast(V, q[q3 + d]).fma(k, e);
+                f = FloatVector.broadcast(V, q[q4 + d]).fma(k, f);
+                g = FloatVector.broadcast(V, q[q5 + d]).fma(k, g);
+                h = FloatVector.broadcast(V, q[q6 + d]).fma(k, h);
+                i = FloatVector.broadcast(V, q[q7 + d]).fma(k, i);
+            }
+            a.mul(scale).intoArray(scores, s);
+            b.mul(scale).intoArray(scores, stride + s);
+            c.mul(scale).intoArray(scores, 2 * stride + s);
+            e.mul(scale).intoArray(scores, 3 * stride + s);
+            f.mul(scale).intoArray(scores, 4 * stride + s);
+            g.mul(scale).intoArray(scores, 5 * stride + s);
+            h.mul(scale).intoArray(scores, 6 * stride + s);
+            i.mul(scale).intoArray(scores, 7 * stride + s);
+        }
+    }
+
+    /**
+     * {@link #weightedSum4} for eight queries: positions below common for all eight at once, two vectors of
+     * dimensions at a time, then each query's own remainder.
+     */
+    private static void weightedSum8(float[] p, int stride, int common, int[] at, float[] v, int hd, float[] out) {
+        int p0 = 0, p1 = stride, p2 = 2 * stride, p3 = 3 * stride, p4 = 4 * stride, p5 = 5 * stride, p6 = 6 * stride, p7 = 7 * stride;
+        int d = 0;
+        for (; d + 2 * L <= hd; d += 2 * L) {
+            FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0,
+                    f0 = a0, f1 = a0, g0 = a0, g1 = a0, h0 = a0, h1 = a0, i0 = a0, i1 = a0;
+            for (int s = 0; s < common; s++) {
+                int o = s * hd + d;
+                FloatVector v0 = FloatVector.fromArray(V, v, o), v1 = FloatVector.fromArray(V, v, o + L);
+                FloatVector x = FloatVector.broadcast(V, p[p0 + s]);
+                a0 = v0.fma(x, a0); a1 = v1.fma(x, a1);
+                x = FloatVector.broadcast(V, p[p1 + s]);
+                b0 = v0.fma(x, b0); b1 = v1.fma(x, b1);
+                x = FloatVector.broadcast(V, p[p2 + s]);
+                c0 = v0.fma(x, c0); c1 = v1.fma(x, c1);
+                x = FloatVector.broadcast(V, p[p3 + s]);
+                e0 = v0.fma(x, e0); e1 = v1.fma(x, e1);
+                x = FloatVector.broadcast(V, p[p4 + s]);
+                f0 = v0.fma(x, f0); f1 = v1.fma(x, f1);
+                x = FloatVector.broadcast(V, p[p5 + s]);
+                g0 = v0.fma(x, g0); g1 = v1.fma(x, g1);
+                x = FloatVector.broadcast(V, p[p6 + s]);
+                h0 = v0.fma(x, h0); h1 = v1.fma(x, h1);
+                x = FloatVector.broadcast(V, p[p7 + s]);
+                i0 = v0.fma(x, i0); i1 = v1.fma(x, i1);
+            }
+            // partial sums wait in out while each query finishes its own positions, one query at a time (see weightedSum4)
+            a0.intoArray(out, at[0] + d); a1.intoArray(out, at[0] + d + L);
+            finish2(p, p0, common, at[8] + 1, v, hd, d, p[p0 + at[8] + 1], out, at[0]);
+            b0.intoArray(out, at[1] + d); b1.intoArray(out, at[1] + d + L);
+            finish2(p, p1, common, at[9] + 1, v, hd, d, p[p1 + at[9] + 1], out, at[1]);
+            c0.intoArray(out, at[2] + d); c1.intoArray(out, at[2] + d + L);
+            finish2(p, p2, common, at[10] + 1, v, hd, d, p[p2 + at[10] + 1], out, at[2]);
+            e0.intoArray(out, at[3] + d); e1.intoArray(out, at[3] + d + L);
+            finish2(p, p3, common, at[11] + 1, v, hd, d, p[p3 + at[11] + 1], out, at[3]);
+            f0.intoArray(out, at[4] + d); f1.intoArray(out, at[4] + d + L);
+            finish2(p, p4, common, at[12] + 1, v, hd, d, p[p4 + at[12] + 1], out, at[4]);
+            g0.intoArray(out, at[5] + d); g1.intoArray(out, at[5] + d + L);
+            finish2(p, p5, common, at[13] + 1, v, hd, d, p[p5 + at[13] + 1], out, at[5]);
+            h0.intoArray(out, at[6] + d); h1.intoArray(out, at[6] + d + L);
+            finish2(p, p6, common, at[14] + 1, v, hd, d, p[p6 + at[14] + 1], out, at[6]);
+            i0.intoArray(out, at[7] + d); i1.intoArray(out, at[7] + d + L);
+            finish2(p, p7, common, at[15] + 1, v, hd, d, p[p7 + at[15] + 1], out, at[7]);
+        }
+        if (d + L <= hd) {
+            // one vector of dimensions left (head_dim an odd multiple of L): the eight chains side by side
+            FloatVector a = FloatVector.zero(V), b = a, c = a, e = a, f = a, g = a, h = a, i = a;
+            for (int s = 0; s < common; s++) {
+                FloatVector v0 = FloatVector.fromArray(V, v, s * hd + d);
+                a = v0.fma(FloatVector.broadcast(V, p[p0 + s]), a);
+                b = v0.fma(FloatVector.broadcast(V, p[p1 + s]), b);
+                c = v0.fma(FloatVector.broadcast(V, p[p2 + s]), c);
+                e = v0.fma(FloatVector.broadcast(V, p[p3 + s]), e);
+                f = v0.fma(FloatVector.broadcast(V, p[p4 + s]), f);
+                g = v0.fma(FloatVector.broadcast(V, p[p5 + s]), g);
+                h = v0.fma(FloatVector.broadcast(V, p[p6 + s]), h);
+                i = v0.fma(FloatVector.broadcast(V, p[p7 + s]), i);
+            }
+            a.intoArray(out, at[0] + d);
+            finish1(p, p0, common, at[8] + 1, v, hd, d, p[p0 + at[8] + 1], out, at[0]);
+            b.intoArray(out, at[1] + d);
+            finish1(p, p1, common, at[9] + 1, v, hd, d, p[p1 + at[9] + 1], out, at[1]);
+            c.intoArray(out, at[2] + d);
+            finish1(p, p2, common, at[10] + 1, v, hd, d, p[p2 + at[10] + 1], out, at[2]);
+            e.intoArray(out, at[3] + d);
+            finish1(p, p3, common, at[11] + 1, v, hd, d, p[p3 + at[11] + 1], out, at[3]);
+            f.intoArray(out, at[4] + d);
+            finish1(p, p4, common, at[12] + 1, v, hd, d, p[p4 + at[12] + 1], out, at[4]);
+            g.intoArray(out, at[5] + d);
+            finish1(p, p5, common, at[13] + 1, v, hd, d, p[p5 + at[13] + 1], out, at[5]);
+            h.intoArray(out, at[6] + d);
+            finish1(p, p6, common, at[14] + 1, v, hd, d, p[p6 + at[14] + 1], out, at[6]);
+            i.intoArray(out, at[7] + d);
+            finish1(p, p7, common, at[15] + 1, v, hd, d, p[p7 + at[15] + 1], out, at[7]);
+            d += L;
+        }
+        // head_dim not a multiple of L: the last dimensions one query at a time
+        for (int j = 0; j < 8; j++) weightedSumFrom(p, j * stride, at[8 + j] + 1, v, hd, d, p[j * stride + at[8 + j] + 1], out, at[j]);
+    }
+
     /** scores[j·stride + s] = (q_j·k_s)·scale for the four queries and s in [0, n), n a multiple of L. */
     private static void scores4(float[] q, int[] at, float[] kt, int cap, int hd, int n, float scale, float[] scores, int stride) {
         int q0 = at[0], q1 = at[1], q2 = at[2], q3 = at[3];

@@ -52,6 +52,55 @@ class AttentionTest {
         }
     }
 
+    /** Positions of eight queries: prompt rows, rows across a vector boundary, the first rows, one position, a padded unit, mixed. */
+    private static final int[][] UNITS8 = {
+            {36, 37, 38, 39, 40, 41, 42, 43}, {12, 13, 14, 15, 16, 17, 18, 19}, {0, 1, 2, 3, 4, 5, 6, 7},
+            {100, 100, 100, 100, 100, 100, 100, 100}, {60, 61, 62, 63, 64, 65, 65, 65}, {5, 200, 17, 199, 31, 32, 150, 0},
+    };
+
+    @Test void eightQueriesGiveTheBitsOfOneAtATimeAlsoWhenPadded() {
+        SplittableRandom r = new SplittableRandom(9);
+        for (int hd : new int[]{64, 48, 40, 24, 8, 80, 112}) {
+            int cap = 256, maxPos = 200;
+            float[] kt = new float[hd * cap], v = new float[cap * hd];
+            for (int i = 0; i < kt.length; i++) kt[i] = (float) r.nextGaussian();
+            for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+            float scale = (float) (1 / Math.sqrt(hd));
+            int stride = Math.ceilDiv(maxPos + 1, Attention.LANES) * Attention.LANES + 1;
+            for (int[] pos : UNITS8) {
+                float[] q = new float[8 * hd];
+                for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
+                int[] at = new int[16];
+                for (int j = 0; j < 8; j++) {
+                    at[j] = j * hd;
+                    at[8 + j] = pos[j];
+                }
+                float[] eight = new float[8 * hd];
+                Attention.attend8(q, at, kt, cap, v, hd, scale, new float[8 * stride], stride, eight);
+                // a unit of six, padded as CpuBackend pads it: the last query again, in the same output slot
+                int[] six = at.clone();
+                for (int j = 6; j < 8; j++) {
+                    six[j] = six[5];
+                    six[8 + j] = six[13];
+                }
+                float[] padded = new float[8 * hd];
+                Attention.attend8(q, six, kt, cap, v, hd, scale, new float[8 * stride], stride, padded);
+                for (int d = 0; d < 6 * hd; d++) {
+                    assertThat(Float.floatToIntBits(padded[d])).as("padded unit, hd %d, slot %d d %d", hd, d / hd, d % hd)
+                            .isEqualTo(Float.floatToIntBits(eight[d]));
+                }
+                for (int j = 0; j < 8; j++) {
+                    float[] one = new float[8 * hd];
+                    Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
+                    for (int d = 0; d < hd; d++) {
+                        assertThat(Float.floatToIntBits(eight[j * hd + d])).as("hd %d pos %d d %d", hd, pos[j], d)
+                                .isEqualTo(Float.floatToIntBits(one[j * hd + d]));
+                    }
+                }
+            }
+        }
+    }
+
     /**
      * Decode through CpuBackend: the query heads of a kv group run as one unit (GQA, MQA), single
      * heads alone (MHA); every head's output must keep the bits of one query alone.
