@@ -27,6 +27,7 @@ public final class Exp {
 
     private static final float LOG2E = 1.44269504088896341f, LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f;
     private static final float MAGIC = 12582912f;   // 1.5·2^23: adding and subtracting it rounds to an integer
+    private static final int MAGIC_BITS = Float.floatToRawIntBits(MAGIC);
     private static final float LO = -87.33654f, HI = 88f;
     private static final float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f,
             P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
@@ -35,8 +36,10 @@ public final class Exp {
     public static FloatVector exp(FloatVector x) {
         var sp = x.species();
         var under = x.lt(LO);
-        FloatVector xc = x.max(LO).min(HI);
-        FloatVector n = xc.mul(LOG2E).add(MAGIC).sub(MAGIC);
+        // clamped by compare and blend: FloatVector.max/min follow Math.max/min (NaN, −0.0), several instructions each
+        FloatVector xc = x.blend(LO, under).blend(HI, x.compare(VectorOperators.GT, HI));
+        FloatVector shifted = xc.mul(LOG2E).add(MAGIC);   // n in the low bits of its mantissa
+        FloatVector n = shifted.sub(MAGIC);
         FloatVector r = n.fma(FloatVector.broadcast(sp, -LN2_HI), xc);
         r = n.fma(FloatVector.broadcast(sp, -LN2_LO), r);
         FloatVector p = r.fma(FloatVector.broadcast(sp, P0), FloatVector.broadcast(sp, P1));
@@ -45,7 +48,9 @@ public final class Exp {
         p = p.fma(r, FloatVector.broadcast(sp, P4));
         p = p.fma(r, FloatVector.broadcast(sp, P5));
         FloatVector y = p.fma(r.mul(r), r).add(1f);
-        FloatVector pow2 = ((IntVector) n.convert(VectorOperators.F2I, 0)).add(127)
+        // 2^n from n's bits in `shifted` (the same integer as (int) n, without the float-to-int conversion, which
+        // Java's saturating semantics make several instructions)
+        FloatVector pow2 = ((IntVector) shifted.reinterpretAsInts()).add(127 - MAGIC_BITS)
                 .lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
         return y.mul(pow2).blend(0f, under);
     }
