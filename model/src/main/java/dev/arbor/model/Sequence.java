@@ -47,25 +47,33 @@ public final class Sequence {
     /**
      * Stores the keys and values of layer l for rows [r0, r1) of a batch (row r: sequence
      * rowSeq[r], position rowPos[r], kv head g at k[r·kvHeads·headDim + g·headDim …] and likewise
-     * in v). Keys are transposed a dimension at a time across the rows, so that the stores run
-     * along a cache row instead of jumping a whole row per element.
+     * in v). Rows are taken in runs of consecutive positions of one sequence (a prompt segment is
+     * one run), so each run finds its cache arrays once; keys are transposed in blocks of rows, a
+     * dimension at a time, so that the stores run along a cache row and the rows read stay in L1.
      */
     static void put(Sequence[] rowSeq, int[] rowPos, int r0, int r1, int l, float[] k, float[] v, int kvHeads, int headDim) {
         int kv = kvHeads * headDim;
-        for (int r = r0; r < r1; r++) {
+        for (int r = r0; r < r1; ) {
             Sequence s = rowSeq[r];
-            for (int g = 0; g < kvHeads; g++) System.arraycopy(v, r * kv + g * headDim, s.values[l][g], rowPos[r] * headDim, headDim);
-        }
-        for (int g = 0; g < kvHeads; g++) {
-            for (int d = 0; d < headDim; d++) {
-                int src = g * headDim + d;
-                for (int r = r0; r < r1; r++) {
-                    Sequence s = rowSeq[r];
-                    s.keys[l][g][d * s.capacity + rowPos[r]] = k[r * kv + src];
+            int p0 = rowPos[r], end = r + 1;
+            while (end < r1 && rowSeq[end] == s && rowPos[end] == p0 + (end - r)) end++;
+            for (int g = 0; g < kvHeads; g++) {
+                float[] values = s.values[l][g], keys = s.keys[l][g];
+                for (int i = r; i < end; i++) System.arraycopy(v, i * kv + g * headDim, values, (p0 + i - r) * headDim, headDim);
+                for (int b = r; b < end; b += PUT_BLOCK) {
+                    int be = Math.min(end, b + PUT_BLOCK);
+                    for (int d = 0; d < headDim; d++) {
+                        int src = g * headDim + d, dst = d * s.capacity + p0 - r;
+                        for (int i = b; i < be; i++) keys[dst + i] = k[i * kv + src];
+                    }
                 }
             }
+            r = end;
         }
     }
+
+    /** Rows transposed together into the keys: their head_dim-wide slices stay in L1 across the dimensions. */
+    private static final int PUT_BLOCK = 16;
 
     void ensureCapacity(int positions, int max) {
         if (capacity >= positions) return;
