@@ -1,5 +1,7 @@
 package dev.arbor.model;
 
+import dev.arbor.format.DType;
+
 /**
  * {@link Backend} on the CPU: Vector API kernels on all threads of a private pool. Prompt
  * segments go through the packed GEMM (weights widened to F32 once per product), decode rows
@@ -31,12 +33,16 @@ final class CpuBackend implements Backend {
     @Override public int threads() { return pool.threads(); }
 
     /**
-     * y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan).
-     * The weights of one call (q, k and v; gate and up) are widened into one stack and multiplied as
-     * one product, so the pool shares out all their columns at once.
+     * y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan);
+     * segments shorter than {@link #gemmMinRows} go with the decode rows, since the GEMM widens and
+     * packs the whole weight whatever the row count. The weights of one call (q, k and v; gate and
+     * up) are widened into one stack and multiplied as one product, so the pool shares out all their
+     * columns at once.
      */
     @Override public void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
-        if (plan.segStart().length == 0) {
+        int minRows = gemmMinRows(ws[0].dtype());
+        int[] small = plan.rowsOutside(minRows);
+        if (small.length == rows) {   // no segment worth the GEMM (decode steps, short prompts): rows in order
             linear(x, rows, ws, ys);
             return;
         }
@@ -45,22 +51,31 @@ final class CpuBackend implements Backend {
         for (int j = 0; j < ws.length; j++) n[j] = ws[j].rows();
         float[] wf = widenAll(ws);
         for (int s = 0; s < plan.segStart().length; s++) {
+            if (plan.segLen()[s] < minRows) continue;
             int r0 = plan.segStart()[s];
             for (int j = 0; j < ws.length; j++) cOff[j] = r0 * n[j];
             gemm.multiplyStacked(plan.segLen()[s], k, x, r0 * k, k, wf, n, ys, cOff);
         }
-        int dec = plan.decodeRows().length;
+        int dec = small.length;
         if (dec == 0) return;
-        // Decode rows: gathered, multiplied by the Matmul kernels, scattered back.
+        // The other rows: gathered, multiplied by the Matmul kernels, scattered back.
         float[] xd = new float[dec * k];
-        for (int i = 0; i < dec; i++) System.arraycopy(x, plan.decodeRows()[i] * k, xd, i * k, k);
+        for (int i = 0; i < dec; i++) System.arraycopy(x, small[i] * k, xd, i * k, k);
         float[][] yd = new float[ws.length][];
         for (int j = 0; j < ws.length; j++) yd[j] = new float[dec * ws[j].rows()];
         linear(xd, dec, ws, yd);
         for (int j = 0; j < ws.length; j++) {
-            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n[j], ys[j], plan.decodeRows()[i] * n[j], n[j]);
+            for (int i = 0; i < dec; i++) System.arraycopy(yd[j], i * n[j], ys[j], small[i] * n[j], n[j]);
         }
     }
+
+    /**
+     * The shortest segment the GEMM takes. Below it the Matmul kernels, which read the weights in place
+     * a chunk at a time, are faster: 12 layers' MLP products of the small model, 2 threads, GEMM
+     * against Matmul (PathProbe): bf16 2 rows 27.3 / 5.1 ms, 16 rows 32.0 / 21.1, 32 rows 37.2 / 28.8,
+     * 64 rows 47.9 / 50.3; f32 (no tiles: a dot product per row) 8 rows 26.2 / 22.9, 16 rows 30.2 / 39.6.
+     */
+    static int gemmMinRows(DType d) { return d == DType.F32 ? 12 : 48; }
 
     /** The weights widened to F32 and stacked, W_0's rows first (reused buffer), chunk by chunk on the pool. */
     private float[] widenAll(Weight[] ws) {

@@ -22,6 +22,25 @@ record RowPlan(int[] segStart, int[] segLen, int[] decodeRows) {
         return new RowPlan(start, len, rows);
     }
 
+    /**
+     * The rows a backend should give its row-at-a-time kernels when only segments of at least
+     * minSegment rows are worth a matrix-matrix product: every decode row and every row of a shorter
+     * segment, in ascending order. Whether a row is among them depends only on its own sequence's
+     * token count, so the batch-independence above still holds.
+     */
+    int[] rowsOutside(int minSegment) {
+        int n = decodeRows.length;
+        for (int len : segLen) if (len < minSegment) n += len;
+        int[] rows = new int[n];
+        int i = 0, d = 0;
+        for (int s = 0; s <= segStart.length; s++) {
+            int bound = s < segStart.length ? segStart[s] : Integer.MAX_VALUE;
+            while (d < decodeRows.length && decodeRows[d] < bound) rows[i++] = decodeRows[d++];
+            if (s < segStart.length && segLen[s] < minSegment) for (int r = 0; r < segLen[s]; r++) rows[i++] = segStart[s] + r;
+        }
+        return rows;
+    }
+
     static RowPlan decode(int rows) {
         int[] all = new int[rows];
         for (int i = 0; i < rows; i++) all[i] = i;

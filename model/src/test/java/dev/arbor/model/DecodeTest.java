@@ -35,6 +35,28 @@ class DecodeTest {
         }
     }
 
+    /**
+     * A prompt too short for the GEMM runs through the decode kernels (CpuBackend.gemmMinRows), whose
+     * rows and attention units keep each row's one-row bits: every position's logits equal, bit for
+     * bit, those of feeding the tokens one at a time.
+     */
+    @Test
+    void aShortPromptGivesTheBitsOfFeedingItsTokensOneByOne() {
+        for (String name : List.of("gqa_bf16", "mha_f32", "mqa_f16_3sh")) {
+            int[] tokens = Arrays.copyOf(Goldens.tokens(name), 9);
+            try (Checkpoint ck = Goldens.open(name); LlamaModel m = LlamaModel.load(ck, 2)) {
+                assertThat(tokens.length).isLessThan(CpuBackend.gemmMinRows(dev.arbor.format.DType.F32));
+                int v = m.vocabSize();
+                float[] all = m.logits(tokens);
+                Sequence s = m.newSequence();
+                for (int t = 0; t < tokens.length; t++) {
+                    float[] one = m.step(s, tokens[t]);
+                    assertThat(Arrays.copyOfRange(all, t * v, (t + 1) * v)).as("%s position %d", name, t).isEqualTo(one);
+                }
+            }
+        }
+    }
+
     @Test
     void aBatchEqualsItsSequencesRunAlone() {
         int[] tokens = Goldens.tokens("gqa_bf16");
