@@ -71,11 +71,14 @@ final class CpuBackend implements Backend {
 
     /**
      * The shortest segment the GEMM takes. Below it the Matmul kernels, which read the weights in place
-     * a chunk at a time, are faster: 12 layers' MLP products of the small model, 2 threads, GEMM
-     * against Matmul (PathProbe): bf16 2 rows 27.3 / 5.1 ms, 16 rows 32.0 / 21.1, 32 rows 37.2 / 28.8,
-     * 64 rows 47.9 / 50.3; f32 (no tiles: a dot product per row) 8 rows 26.2 / 22.9, 16 rows 30.2 / 39.6.
+     * a chunk at a time, are faster for BF16 and F16 weights: 12 layers' MLP products of the small
+     * model, 2 threads, GEMM against Matmul (PathProbe): 2 rows 27.3 / 5.1 ms, 16 rows 32.0 / 21.1,
+     * 32 rows 37.2 / 28.8, 64 rows 47.9 / 50.3. F32 segments all take the GEMM: Matmul (a dot product
+     * per row, no tiles) wins only below ~10 rows (8 rows 26.2 / 22.9 ms), and the GEMM's sequential
+     * sums keep a grown model's prompts within GROWTH.md's 1e-6 of its parent (the Matmul tree
+     * regroups the old terms when the hidden size grows: 1.13e-6 in PreservationTest's T2).
      */
-    static int gemmMinRows(DType d) { return d == DType.F32 ? 12 : 48; }
+    static int gemmMinRows(DType d) { return d == DType.F32 ? 2 : 48; }
 
     /** The weights widened to F32 and stacked, W_0's rows first (reused buffer), chunk by chunk on the pool. */
     private float[] widenAll(Weight[] ws) {
