@@ -14,6 +14,14 @@ class AttentionTest {
             {36, 37, 38, 39}, {7, 8, 9, 10}, {0, 1, 2, 3}, {100, 100, 100, 100}, {63, 64, 65, 65}, {5, 200, 17, 199},
     };
 
+    /** The first n floats of got and want (query slots of hd floats) are the same bits. */
+    private static void assertSameBits(float[] got, float[] want, int n, int hd, String what) {
+        for (int d = 0; d < n; d++) {
+            assertThat(Float.floatToIntBits(got[d])).as("%s, hd %d, slot %d d %d", what, hd, d / hd, d % hd)
+                    .isEqualTo(Float.floatToIntBits(want[d]));
+        }
+    }
+
     @Test void fourQueriesGiveTheBitsOfOneAtATimeAndMatchF64() {
         SplittableRandom r = new SplittableRandom(7);
         for (int hd : new int[]{64, 48, 40, 24, 8, 80, 112}) {
@@ -33,10 +41,7 @@ class AttentionTest {
                 int[] three = {0, hd, 2 * hd, 2 * hd, pos[0], pos[1], pos[2], pos[2]};
                 float[] padded = new float[4 * hd];
                 Attention.attend4(q, three, kt, cap, v, hd, scale, new float[4 * stride], stride, padded);
-                for (int d = 0; d < 3 * hd; d++) {
-                    assertThat(Float.floatToIntBits(padded[d])).as("padded unit, hd %d, slot %d d %d", hd, d / hd, d % hd)
-                            .isEqualTo(Float.floatToIntBits(four[d]));
-                }
+                assertSameBits(padded, four, 3 * hd, hd, "padded unit of four");
                 for (int j = 0; j < 4; j++) {
                     float[] one = new float[4 * hd];
                     Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
@@ -85,10 +90,7 @@ class AttentionTest {
                 }
                 float[] padded = new float[8 * hd];
                 Attention.attend8(q, six, kt, cap, v, hd, scale, new float[8 * stride], stride, padded);
-                for (int d = 0; d < 6 * hd; d++) {
-                    assertThat(Float.floatToIntBits(padded[d])).as("padded unit, hd %d, slot %d d %d", hd, d / hd, d % hd)
-                            .isEqualTo(Float.floatToIntBits(eight[d]));
-                }
+                assertSameBits(padded, eight, 6 * hd, hd, "padded unit of eight");
                 for (int j = 0; j < 8; j++) {
                     float[] one = new float[8 * hd];
                     Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
