@@ -14,6 +14,16 @@ class AttentionTest {
             {36, 37, 38, 39}, {7, 8, 9, 10}, {0, 1, 2, 3}, {100, 100, 100, 100}, {63, 64, 65, 65}, {5, 200, 17, 199},
     };
 
+    /** Head widths: whole vectors, odd multiples of them, partial ones, and less than one. */
+    private static final int[] HEAD_DIMS = {64, 48, 40, 24, 8, 80, 112};
+
+    /** n standard normal floats: a cache's keys or values. */
+    private static float[] gaussians(SplittableRandom r, int n) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        return x;
+    }
+
     /** The first n floats of got and want (query slots of hd floats) are the same bits. */
     private static void assertSameBits(float[] got, float[] want, int n, int hd, String what) {
         for (int d = 0; d < n; d++) {
@@ -24,11 +34,9 @@ class AttentionTest {
 
     @Test void fourQueriesGiveTheBitsOfOneAtATimeAndMatchF64() {
         SplittableRandom r = new SplittableRandom(7);
-        for (int hd : new int[]{64, 48, 40, 24, 8, 80, 112}) {
+        for (int hd : HEAD_DIMS) {
             int cap = 256, maxPos = 200;
-            float[] kt = new float[hd * cap], v = new float[cap * hd];
-            for (int i = 0; i < kt.length; i++) kt[i] = (float) r.nextGaussian();
-            for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+            float[] kt = gaussians(r, hd * cap), v = gaussians(r, cap * hd);
             float scale = (float) (1 / Math.sqrt(hd));
             for (int[] pos : UNITS) {
                 float[] q = new float[4 * hd];
@@ -65,11 +73,9 @@ class AttentionTest {
 
     @Test void eightQueriesGiveTheBitsOfOneAtATimeAlsoWhenPadded() {
         SplittableRandom r = new SplittableRandom(9);
-        for (int hd : new int[]{64, 48, 40, 24, 8, 80, 112}) {
+        for (int hd : HEAD_DIMS) {
             int cap = 256, maxPos = 200;
-            float[] kt = new float[hd * cap], v = new float[cap * hd];
-            for (int i = 0; i < kt.length; i++) kt[i] = (float) r.nextGaussian();
-            for (int i = 0; i < v.length; i++) v[i] = (float) r.nextGaussian();
+            float[] kt = gaussians(r, hd * cap), v = gaussians(r, cap * hd);
             float scale = (float) (1 / Math.sqrt(hd));
             int stride = Math.ceilDiv(maxPos + 1, Attention.LANES) * Attention.LANES + 1;
             for (int[] pos : UNITS8) {

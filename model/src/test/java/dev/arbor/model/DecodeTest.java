@@ -1,6 +1,7 @@
 package dev.arbor.model;
 
 import dev.arbor.format.Checkpoint;
+import dev.arbor.format.DType;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;
@@ -45,7 +46,7 @@ class DecodeTest {
         for (String name : List.of("gqa_bf16", "mqa_f16_3sh", "tied_hd12")) {
             int[] tokens = Arrays.copyOf(Goldens.tokens(name), 9);
             try (Checkpoint ck = Goldens.open(name); LlamaModel m = LlamaModel.load(ck, 2)) {
-                assertThat(tokens.length).isLessThan(CpuBackend.gemmMinRows(dev.arbor.format.DType.BF16));
+                assertThat(tokens.length).isLessThan(CpuBackend.gemmMinRows(DType.BF16));
                 int v = m.vocabSize();
                 float[] all = m.logits(tokens);
                 Sequence s = m.newSequence();
@@ -66,7 +67,7 @@ class DecodeTest {
             int[][] prompts = {Arrays.copyOfRange(tokens, 0, 7), Arrays.copyOfRange(tokens, 10, 13),
                     Arrays.copyOfRange(tokens, 20, 40), Arrays.copyOfRange(tokens, 3, 4), Arrays.copyOfRange(tokens, 30, 35),
                     Arrays.copyOf(tokens, 48)};
-            assertThat(prompts[5].length).isGreaterThanOrEqualTo(CpuBackend.gemmMinRows(dev.arbor.format.DType.BF16));
+            assertThat(prompts[5].length).isGreaterThanOrEqualTo(CpuBackend.gemmMinRows(DType.BF16));
             // alone
             float[][] alone = new float[prompts.length][];
             float[][] aloneNext = new float[prompts.length][];
