@@ -21,6 +21,27 @@ class SamplerTest {
         assertThat(new Sampler(BASE.withTemperature(0)).sample(LOGITS)).isEqualTo(1);
     }
 
+    /** Vocabulary-sized and odd-sized arrays, the maximum tied across vectors, in the scalar tail, NaN and -∞. */
+    @Test
+    void argmaxFindsTheFirstMaximumAtAnyLength() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        for (int n : new int[]{1, 2, 15, 16, 17, 31, 33, 100, 32000, 49152}) {
+            for (int trial = 0; trial < 20; trial++) {
+                float[] l = new float[n];
+                for (int i = 0; i < n; i++) l[i] = (float) r.nextGaussian();
+                int first = r.nextInt(n), second = first + r.nextInt(n - first);
+                l[first] = 9f;
+                l[second] = 9f;
+                assertThat(Sampler.argmax(l)).as("n=%d", n).isEqualTo(first);
+            }
+        }
+        float[] ascending = new float[40];
+        for (int i = 0; i < ascending.length; i++) ascending[i] = i;
+        assertThat(Sampler.argmax(ascending)).isEqualTo(39);
+        assertThat(Sampler.argmax(new float[]{Float.NEGATIVE_INFINITY, Float.NaN, -1e30f, Float.NaN})).isEqualTo(2);
+        assertThat(Sampler.argmax(new float[]{Float.NaN, 1f, 2f})).isEqualTo(0);
+    }
+
     @Test
     void theSameSeedGivesTheSameDrawsAndAnotherSeedOthers() {
         assertThat(draws(BASE, 200)).containsExactly(draws(BASE, 200));
