@@ -27,12 +27,13 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body", defaultValue = "1048576", description = "largest request body in bytes (default ${DEFAULT-VALUE})") int maxBody;
     @Option(names = "--request-timeout", defaultValue = "600", description = "seconds a request may run (default ${DEFAULT-VALUE})") int requestTimeout;
     @Option(names = "--threads", defaultValue = "0", description = "compute threads (default: all cores)") int threads;
+    @Option(names = "--warm-up", defaultValue = "5", paramLabel = "SECONDS", description = "most seconds spent warming the JIT up before listening, so that the first requests run at full speed (default ${DEFAULT-VALUE}; 0: off)") double warmUp;
     @Mixin StoreOption store = new StoreOption();
 
     @Override public Integer call() throws Exception {
         String token = adminToken != null ? adminToken : System.getenv("ARBOR_ADMIN_TOKEN");
         ServeOptions o = new ServeOptions(host, port, token, apiKey, maxBatch, queue, maxBody, maxPrompt, maxTokens, maxStreams,
-                Duration.ofSeconds(requestTimeout), Duration.ofMinutes(2), threads);
+                Duration.ofSeconds(requestTimeout), Duration.ofMinutes(2), threads, Duration.ofMillis(Math.round(1000 * warmUp)));
         Catalog catalog = Catalog.forModel(model, store.location());
         ArborServer server = ArborServer.start(catalog, model, o);
         Thread hook = new Thread(server::close, "arbor-serve-shutdown");

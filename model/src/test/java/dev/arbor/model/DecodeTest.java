@@ -37,6 +37,26 @@ class DecodeTest {
     }
 
     /**
+     * The JIT warm-up runs whole rounds on scratch sequences and leaves nothing behind: a sequence decoded
+     * across it gives the bits it gives without it, and a zero budget runs nothing.
+     */
+    @Test
+    void warmingUpLeavesNoStateBehind() {
+        int[] tokens = Goldens.tokens("gqa_bf16");
+        try (Checkpoint ck = Goldens.open("gqa_bf16"); LlamaModel m = LlamaModel.load(ck, 2)) {
+            Sequence plain = m.newSequence(), across = m.newSequence();
+            m.step(plain, Arrays.copyOf(tokens, 6));
+            m.step(across, Arrays.copyOf(tokens, 6));
+            assertThat(m.warmUp(java.time.Duration.ZERO)).isZero();
+            assertThat(m.warmUp(java.time.Duration.ofMillis(300))).isPositive();
+            for (int t = 6; t < 12; t++) {
+                assertThat(m.step(across, tokens[t])).as("position %d", t).isEqualTo(m.step(plain, tokens[t]));
+            }
+            assertThat(across.length()).isEqualTo(12);
+        }
+    }
+
+    /**
      * A BF16/F16 prompt too short for the GEMM runs through the decode kernels (CpuBackend.gemmMinRows), whose
      * rows and attention units keep each row's one-row bits: every position's logits equal, bit for
      * bit, those of feeding the tokens one at a time.

@@ -22,6 +22,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -66,9 +67,9 @@ public final class ArborServer implements AutoCloseable {
         metrics.deployed(first.label, () -> 1);
     }
 
-    /** Loads {@code ref} from the catalog (fully, with a warm-up step), then listens. */
+    /** Loads {@code ref} from the catalog (fully, with the JIT warm-up of {@link ServeOptions#warmUp}), then listens. */
     public static ArborServer start(Catalog catalog, String ref, ServeOptions opts) {
-        Deployment d = Deployment.load(catalog.open(ref), opts.threads());
+        Deployment d = Deployment.load(catalog.open(ref), opts.threads(), opts.warmUp());
         ArborServer s = new ArborServer(opts, catalog, d);
         try {
             s.listen();
@@ -179,7 +180,8 @@ public final class ArborServer implements AutoCloseable {
     ObjectNode deploy(String ref) {
         synchronized (deployLock) {
             long t0 = System.nanoTime();
-            Deployment next = Deployment.load(catalog.open(ref), opts.threads());
+            // no JIT warm-up: the server's first load compiled the kernels, and a switch should be quick
+            Deployment next = Deployment.load(catalog.open(ref), opts.threads(), Duration.ZERO);
             Deployment old = current.getAndSet(next);
             metrics.deployed(next.label, () -> 1);
             int inFlight = old.references();

@@ -7,6 +7,7 @@ import dev.arbor.model.Sequence;
 import dev.arbor.model.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -40,8 +41,11 @@ final class Deployment {
         this.eosIds = List.copyOf(eos);
     }
 
-    /** Loads a version completely: tensors checked and mapped, tokenizer loaded, one warm-up step run. */
-    static Deployment load(Catalog.Opened o, int threads) {
+    /**
+     * Loads a version completely: tensors checked and mapped, tokenizer loaded, one step run (it touches every
+     * weight page and allocates the workspace), then up to warmUp of JIT warm-up ({@link LlamaModel#warmUp}).
+     */
+    static Deployment load(Catalog.Opened o, int threads, Duration warmUp) {
         ModelSource src = o.source();
         LlamaModel m = null;
         Tokenizer tok = null;
@@ -53,10 +57,10 @@ final class Deployment {
             if (tok.vocabSize() > m.vocabSize()) {
                 throw new ArborException(src.describe() + ": its tokenizer has " + tok.vocabSize() + " tokens, more than the model's vocabulary (" + m.vocabSize() + ").");
             }
-            // warm-up: one forward touches every weight page and allocates the workspace
             Sequence s = m.newSequence();
             Integer bos = tok.bosId();
             m.step(s, bos != null ? bos : 0);
+            if (!warmUp.isZero()) m.warmUp(warmUp);
             return new Deployment(o.label(), o.modelName(), o.ref(), src, m, tok);
         } catch (RuntimeException | Error e) {
             if (tok != null) tok.close();
