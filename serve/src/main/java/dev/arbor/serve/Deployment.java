@@ -4,6 +4,7 @@ import dev.arbor.format.ArborException;
 import dev.arbor.format.ModelSource;
 import dev.arbor.model.LlamaModel;
 import dev.arbor.model.Sequence;
+import dev.arbor.model.tokenizer.StreamDecoder;
 import dev.arbor.model.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
@@ -60,13 +61,27 @@ final class Deployment {
             Sequence s = m.newSequence();
             Integer bos = tok.bosId();
             m.step(s, bos != null ? bos : 0);
-            if (!warmUp.isZero()) m.warmUp(warmUp);
+            if (!warmUp.isZero()) {
+                m.warmUp(warmUp);
+                warmUpTokenizer(tok);
+            }
             return new Deployment(o.label(), o.modelName(), o.ref(), src, m, tok);
         } catch (RuntimeException | Error e) {
             if (tok != null) tok.close();
             if (m != null) m.close();
             src.close();
             throw e;
+        }
+    }
+
+    /** Encodes and stream-decodes some text, so that a first request does not run the tokenizer's Java side cold. */
+    private static void warmUpTokenizer(Tokenizer tok) {
+        String text = "The quick brown fox jumps over the lazy dog. 0123456789 ÄÖÜ äöü € 漢字 🙂\n";
+        for (int round = 0; round < 20; round++) {
+            int[] ids = tok.encode(text.repeat(4), true);
+            StreamDecoder d = tok.streamDecoder(true);
+            for (int id : ids) d.push(id);
+            tok.decode(ids, true);
         }
     }
 
