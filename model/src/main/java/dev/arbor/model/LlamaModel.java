@@ -232,7 +232,7 @@ public final class LlamaModel implements AutoCloseable {
      * a round compiling or the budget is spent. The kernels are Vector API code, which runs a thousand
      * times slower until C2 has compiled it, and that takes a few thousand calls: without this, a fresh
      * server's first requests pay for it. (bsmall, 2 threads: round 0 takes 3.2 s and compiles for
-     * 4.1 s of compiler-thread time, round 1 0.64 s, then 0.33–0.40 s a round.) Leaves no state behind.
+     * 4.1 s of compiler-thread time, round 1 0.64 s, then 0.32–0.43 s a round.) Leaves no state behind.
      * Returns the rounds run.
      */
     public int warmUp(java.time.Duration budget) {
