@@ -9,8 +9,10 @@ import dev.arbor.format.ModelSource;
 import dev.arbor.format.Tensor;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.IdentityHashMap;
@@ -229,19 +231,19 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Runs the kinds of step a server runs (a short and a long prompt, one sequence decoding, batches of
      * two to four) on scratch sequences, round after round, until the JIT spends less than a tenth of
-     * a round compiling or the budget is spent. The kernels are Vector API code, which runs a thousand
+     * a round compiling or the budget is spent (a round under way is finished). The kernels are Vector API code, which runs a thousand
      * times slower until C2 has compiled it, and that takes a few thousand calls: without this, a fresh
      * server's first requests pay for it. (bsmall, 2 threads: round 0 takes 3.2 s and compiles for
      * 4.1 s of compiler-thread time, round 1 0.64 s, then 0.32–0.43 s a round.) Leaves no state behind.
      * Returns the rounds run.
      */
-    public int warmUp(java.time.Duration budget) {
+    public int warmUp(Duration budget) {
         long deadline = System.nanoTime() + budget.toNanos();
         int longPrompt = Math.min(WARM_LONG_PROMPT, maxPositions() - WARM_DECODE), shortPrompt = Math.min(WARM_SHORT_PROMPT, longPrompt);
         if (shortPrompt < 1) return 0;
         int[] ids = new int[longPrompt];
         for (int i = 0; i < ids.length; i++) ids[i] = (int) ((7919L * i + 1) % vocab);
-        var jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+        var jit = ManagementFactory.getCompilationMXBean();
         boolean timed = jit != null && jit.isCompilationTimeMonitoringSupported();
         int rounds = 0;
         while (System.nanoTime() < deadline) {

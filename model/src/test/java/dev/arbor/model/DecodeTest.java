@@ -4,6 +4,7 @@ import dev.arbor.format.Checkpoint;
 import dev.arbor.format.DType;
 import org.junit.jupiter.api.Test;
 
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 
@@ -47,8 +48,8 @@ class DecodeTest {
             Sequence plain = m.newSequence(), across = m.newSequence();
             m.step(plain, Arrays.copyOf(tokens, 6));
             m.step(across, Arrays.copyOf(tokens, 6));
-            assertThat(m.warmUp(java.time.Duration.ZERO)).isZero();
-            assertThat(m.warmUp(java.time.Duration.ofMillis(300))).isPositive();
+            assertThat(m.warmUp(Duration.ZERO)).isZero();
+            assertThat(m.warmUp(Duration.ofMillis(300))).isPositive();
             for (int t = 6; t < 12; t++) {
                 assertThat(m.step(across, tokens[t])).as("position %d", t).isEqualTo(m.step(plain, tokens[t]));
             }
