@@ -39,8 +39,9 @@ final class ServeCommand implements Callable<Integer> {
         Thread hook = new Thread(server::close, "arbor-serve-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         // the bound address (with --port 0, the port the system picked)
-        System.err.printf("arbor serve: %s on http://%s:%d (OpenAI API under /v1; /health, /metrics, /admin)%n",
-                server.deployedVersion(), host, server.port());
+        System.err.printf("arbor serve: %s on http://%s:%d (OpenAI API under /v1; /health, /metrics, /admin)%s%n",
+                server.deployedVersion(), host, server.port(),
+                server.warmUpSeconds() > 0 ? String.format("; JIT warmed up in %.1f s", server.warmUpSeconds()) : "");
         System.err.flush();
         try {
             new CountDownLatch(1).await();   // until the JVM shuts down (Ctrl-C, SIGTERM) or this thread is interrupted

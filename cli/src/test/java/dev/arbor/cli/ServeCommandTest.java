@@ -66,6 +66,7 @@ class ServeCommandTest {
                 Thread.sleep(50);
             }
             assertThat(m).as("bound address printed; stderr: " + err.toString(StandardCharsets.UTF_8)).isNotNull();
+            assertThat(err.toString(StandardCharsets.UTF_8)).as("the default warm-up ran").containsPattern("JIT warmed up in \\d+\\.\\d s");
             int port = Integer.parseInt(m.group(1));
             assertThat(port).isPositive().isNotEqualTo(8000);
 

@@ -50,6 +50,7 @@ public final class ArborServer implements AutoCloseable {
     private final AtomicReference<Deployment> current = new AtomicReference<>();
     private final AtomicInteger streams = new AtomicInteger();
     private final Object deployLock = new Object();
+    private final double warmUpSeconds;
     /** Replaced versions that may still be serving requests (closed ones are dropped at the next deploy). */
     final List<Deployment> retired = new java.util.concurrent.CopyOnWriteArrayList<>();
     private HttpServer http;
@@ -64,6 +65,7 @@ public final class ArborServer implements AutoCloseable {
         // ("Gauge already registered" warnings).
         this.vertx = Vertx.builder().with(new VertxOptions()).build();
         current.set(first);
+        this.warmUpSeconds = first.warmUpSeconds;
         metrics.deployed(first.label, () -> 1);
     }
 
@@ -85,6 +87,9 @@ public final class ArborServer implements AutoCloseable {
 
     /** The deployed version's label, e.g. "tiny@3". */
     public String deployedVersion() { return current.get().label; }
+
+    /** Seconds the first version spent warming the JIT up before the server listened (see {@link ServeOptions#warmUp}). */
+    public double warmUpSeconds() { return warmUpSeconds; }
 
     private void listen() {
         Router r = Router.router(vertx);

@@ -26,12 +26,15 @@ final class Deployment {
     final Tokenizer tokenizer;
     final List<Integer> eosIds;
     final long loadedAt = System.currentTimeMillis() / 1000;
+    final double warmUpSeconds;  // spent warming the JIT up after loading (0: none)
     private int refs;
     private boolean retired;
     private boolean closed;
 
-    private Deployment(String label, String modelName, String ref, ModelSource source, LlamaModel model, Tokenizer tokenizer) {
+    private Deployment(String label, String modelName, String ref, ModelSource source, LlamaModel model, Tokenizer tokenizer,
+                       double warmUpSeconds) {
         this.label = label;
+        this.warmUpSeconds = warmUpSeconds;
         this.modelName = modelName;
         this.ref = ref;
         this.source = source;
@@ -61,11 +64,12 @@ final class Deployment {
             Sequence s = m.newSequence();
             Integer bos = tok.bosId();
             m.step(s, bos != null ? bos : 0);
+            long t0 = System.nanoTime();
             if (!warmUp.isZero()) {
                 m.warmUp(warmUp);
                 warmUpTokenizer(tok);
             }
-            return new Deployment(o.label(), o.modelName(), o.ref(), src, m, tok);
+            return new Deployment(o.label(), o.modelName(), o.ref(), src, m, tok, warmUp.isZero() ? 0 : (System.nanoTime() - t0) / 1e9);
         } catch (RuntimeException | Error e) {
             if (tok != null) tok.close();
             if (m != null) m.close();
