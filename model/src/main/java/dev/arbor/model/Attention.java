@@ -65,7 +65,8 @@ final class Attention {
     /**
      * {@link #attend4} for eight queries (at[0..7] their offsets, at[8..15] their positions): sixteen accumulators,
      * so each key or value vector loaded feeds eight FMAs instead of four. Prompt processing uses it for runs of rows;
-     * the same bits as {@link #attend} for every query.
+     * the same bits as {@link #attend} for every query. Its kernels repeat the four-query ones with more accumulators
+     * on purpose: accumulators in an array, or passed to a shared helper C2 does not inline, are boxed.
      */
     static void attend8(float[] q, int[] at, float[] kt, int cap, float[] v, int hd, float scale,
                         float[] scores, int stride, float[] out) {

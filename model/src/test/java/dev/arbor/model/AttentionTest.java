@@ -24,6 +24,16 @@ class AttentionTest {
         return x;
     }
 
+    /** Random transposed keys and values of one kv head (CAP positions), the scale, and a score stride for MAX_POS. */
+    private record Cache(float[] kt, float[] v, float scale, int stride) {
+        static final int CAP = 256, MAX_POS = 200;
+    }
+
+    private static Cache cache(SplittableRandom r, int hd) {
+        float[] kt = gaussians(r, hd * Cache.CAP), v = gaussians(r, Cache.CAP * hd);
+        return new Cache(kt, v, (float) (1 / Math.sqrt(hd)), Math.ceilDiv(Cache.MAX_POS + 1, Attention.LANES) * Attention.LANES + 1);
+    }
+
     /** The first n floats of got and want (query slots of hd floats) are the same bits. */
     private static void assertSameBits(float[] got, float[] want, int n, int hd, String what) {
         for (int d = 0; d < n; d++) {
@@ -35,14 +45,14 @@ class AttentionTest {
     @Test void fourQueriesGiveTheBitsOfOneAtATimeAndMatchF64() {
         SplittableRandom r = new SplittableRandom(7);
         for (int hd : HEAD_DIMS) {
-            int cap = 256, maxPos = 200;
-            float[] kt = gaussians(r, hd * cap), v = gaussians(r, cap * hd);
-            float scale = (float) (1 / Math.sqrt(hd));
+            Cache cache = cache(r, hd);
+            int cap = Cache.CAP, maxPos = Cache.MAX_POS, stride = cache.stride();
+            float[] kt = cache.kt(), v = cache.v();
+            float scale = cache.scale();
             for (int[] pos : UNITS) {
                 float[] q = new float[4 * hd];
                 for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
                 int[] at = {0, hd, 2 * hd, 3 * hd, pos[0], pos[1], pos[2], pos[3]};
-                int stride = Math.ceilDiv(maxPos + 1, Attention.LANES) * Attention.LANES + 1;
                 float[] four = new float[4 * hd];
                 Attention.attend4(q, at, kt, cap, v, hd, scale, new float[4 * stride], stride, four);
                 // a unit of three queries, padded as CpuBackend pads it: the last query again, in the same output slot
@@ -74,10 +84,10 @@ class AttentionTest {
     @Test void eightQueriesGiveTheBitsOfOneAtATimeAlsoWhenPadded() {
         SplittableRandom r = new SplittableRandom(9);
         for (int hd : HEAD_DIMS) {
-            int cap = 256, maxPos = 200;
-            float[] kt = gaussians(r, hd * cap), v = gaussians(r, cap * hd);
-            float scale = (float) (1 / Math.sqrt(hd));
-            int stride = Math.ceilDiv(maxPos + 1, Attention.LANES) * Attention.LANES + 1;
+            Cache cache = cache(r, hd);
+            int cap = Cache.CAP, maxPos = Cache.MAX_POS, stride = cache.stride();
+            float[] kt = cache.kt(), v = cache.v();
+            float scale = cache.scale();
             for (int[] pos : UNITS8) {
                 float[] q = new float[8 * hd];
                 for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
