@@ -2,12 +2,19 @@ package dev.arbor.model;
 
 import dev.arbor.format.DType;
 
+import java.lang.foreign.Arena;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Optional;
+
 /**
- * {@link Backend} on the CPU: Vector API kernels on all threads of a private pool. Prompt
- * segments go through the packed GEMM (weights widened to F32 once per product), decode rows
- * through the Matmul kernels, which read weights in their stored dtype in place; attention runs
- * in units of up to eight queries that share the cache they read (see {@link #attention}); a
- * prompt's per-row steps are shared out by rows ({@link #forRows}).
+ * {@link Backend} on the CPU: Vector API kernels on all threads of a private pool. BF16 and F32
+ * weights are repacked at their first use into the GEMM's panels ({@link PackedWeights}, the same
+ * bytes as stored); then several rows go through the GEMM and a single decode row through
+ * {@link PackedWeights#multiplyRow}, with the same bits. F16 weights stay in place: prompt segments
+ * go through the GEMM (widened and packed per product), decode rows through the Matmul kernels.
+ * Attention runs in units of up to eight queries that share the cache they read (see
+ * {@link #attention}); a prompt's per-row steps are shared out by rows ({@link #forRows}).
  */
 final class CpuBackend implements Backend {
     /**
@@ -15,12 +22,18 @@ final class CpuBackend implements Backend {
      * second pool spins for CPU time while the other works (this machine has two cores).
      */
     private final WorkerPool pool;
-    /** Matrix-matrix products of prompts (packed GEMM); decode rows keep the Matmul kernels. */
+    /** Matrix-matrix products (packed GEMM). */
     private final Gemm gemm;
     /** Per-thread buffers: widened weight rows for Matmul's tiles and attention scores. */
     private final float[][] scratch, scores;
-    /** A whole weight widened to F32 for the GEMM, reused between products. */
+    /** A whole F16 weight widened to F32 for the GEMM, reused between products. */
     private float[] widened;
+    /** Each product's weights packed at first use (keyed by the product's first weight), empty where not packed. */
+    private final Map<Weight, Optional<PackedWeights>> packedWeights = new IdentityHashMap<>();
+    /** Holds the packed weights; closed with this backend, which frees them. */
+    private final Arena packedArena = Arena.ofShared();
+    /** Per-thread output panel of a decode row. */
+    private final float[][] rowOut;
 
     CpuBackend(int threads) {
         pool = new WorkerPool(threads);
@@ -28,18 +41,27 @@ final class CpuBackend implements Backend {
         scratch = new float[threads][0];
         scores = new float[threads][0];
         unitScratch = new int[threads][2 * UNIT];
+        rowOut = new float[threads][PackedWeights.GROUP * Gemm.NR];
     }
 
     @Override public int threads() { return pool.threads(); }
 
     /**
-     * y_j = x·W_jᵀ for each weight, prompt segments by GEMM and decode rows by Matmul (see RowPlan);
-     * segments shorter than {@link #gemmMinRows} go with the decode rows, since the GEMM widens and
-     * packs the whole weight whatever the row count. The weights of one call (q, k and v; gate and
-     * up) are widened into one stack and multiplied as one product, so the pool shares out all their
-     * columns at once.
+     * y_j = x·W_jᵀ for each weight. The weights of one call (q, k and v; gate and up) are one product,
+     * so the pool shares out all their columns at once. Packed weights: every row through the GEMM, or
+     * a lone row through {@link PackedWeights#multiplyRow}. F16: prompt segments by GEMM and decode
+     * rows by Matmul (see RowPlan); segments shorter than {@link #gemmMinRows} go with the decode rows,
+     * since the GEMM widens and packs the whole weight whatever the row count.
      */
     @Override public void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan) {
+        PackedWeights pw = packed(ws);
+        if (pw != null) {
+            // a row's result depends neither on the other rows nor on which of the two computes it
+            int[] at = new int[ws.length];
+            if (rows == 1) pw.multiplyRow(x, 0, ys, at, pool, rowOut);
+            else gemm.multiplyStacked(rows, pw.k(), x, 0, pw.k(), pw, ys, at);
+            return;
+        }
         int minRows = gemmMinRows(ws[0].dtype());
         int[] small = plan.rowsOutside(minRows);
         if (small.length == rows) {   // no segment worth the GEMM (decode steps, short prompts): rows in order
@@ -70,8 +92,34 @@ final class CpuBackend implements Backend {
     }
 
     /**
-     * The shortest segment the GEMM takes. Below it the Matmul kernels, which read the weights in place
-     * a chunk at a time, are faster for BF16 and F16 weights: 12 layers' MLP products of the small
+     * The weights of one product packed (at the first call that needs them), or null: F16 weights, or
+     * no native memory left for the copy (then the weights are read in place, a little slower).
+     */
+    private PackedWeights packed(Weight[] ws) {
+        synchronized (packedWeights) {
+            Optional<PackedWeights> pw = packedWeights.get(ws[0]);
+            if (pw == null) {
+                pw = Optional.empty();
+                if (PackedWeights.supports(ws)) {
+                    try {
+                        pw = Optional.of(PackedWeights.pack(ws, pool, packedArena));
+                    } catch (OutOfMemoryError e) {
+                        if (!warnedNoMemory) System.err.println("arbor: " + e.getMessage()
+                                + "; weights are read in place instead of repacked (slower prompts; -XX:MaxDirectMemorySize raises the limit)");
+                        warnedNoMemory = true;
+                    }
+                }
+                packedWeights.put(ws[0], pw);
+            }
+            return pw.orElse(null);
+        }
+    }
+
+    private boolean warnedNoMemory;
+
+    /**
+     * The shortest segment the GEMM takes when the weights are not packed beforehand (F16). Below it the
+     * Matmul kernels, which read the weights in place a chunk at a time, are faster for BF16 and F16 weights: 12 layers' MLP products of the small
      * model, 2 threads, GEMM against Matmul (PathProbe): 2 rows 27.3 / 5.1 ms, 16 rows 32.0 / 21.1,
      * 32 rows 37.2 / 28.8, 64 rows 47.9 / 50.3. F32 segments all take the GEMM: Matmul (a dot product
      * per row, no tiles) wins only below ~10 rows (8 rows 26.2 / 22.9 ms), and the GEMM's sequential
@@ -241,5 +289,9 @@ final class CpuBackend implements Backend {
     @Override public void close() {
         gemm.close();
         pool.close();
+        synchronized (packedWeights) {
+            packedWeights.clear();
+            if (packedArena.scope().isAlive()) packedArena.close();
+        }
     }
 }

@@ -5,6 +5,7 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -129,8 +130,22 @@ public final class Gemm implements AutoCloseable {
         run(m, columns, k, a, aOff, lda, false, new Outputs(bs, bOff, ld, true, n, c, cOff, n.clone()), false);
     }
 
+    /** C_j = A·W_jᵀ as {@link #multiplyStacked} gives it, with the W_j packed beforehand: the same bits. */
+    void multiplyStacked(int m, int k, float[] a, int aOff, int lda, PackedWeights b, float[][] c, int[] cOff) {
+        if (k != b.k()) throw new IllegalArgumentException("A has " + k + " columns, the packed weights " + b.k());
+        if (m < 0) throw new IllegalArgumentException("negative row count " + m);
+        checkMatrix("A", a, aOff, lda, m, k);
+        int[] n = b.rows();
+        for (int j = 0; j < n.length; j++) checkMatrix("C", c[j], cOff[j], n[j], m, n[j]);
+        if (m == 0) return;
+        Outputs o = new Outputs(new float[n.length][], new int[n.length], new int[n.length], true, n, c, cOff, n, b);
+        run(m, o.panels(), k, a, aOff, lda, false, o, false);
+    }
+
     private void run(int m, long columns, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
-        if (threads == 1 || m * columns * k < PARALLEL_MIN_WORK || pool.selfId() >= 0) {
+        // with weights packed beforehand, reading them is the cost for a few rows: share it out as for MR rows
+        long work = (o.packed != null ? Math.max(m, MR) : m) * columns * k;
+        if (threads == 1 || work < PARALLEL_MIN_WORK || pool.selfId() >= 0) {
             // small, or called from inside a pool job (whose threads are all busy): same result, computed here
             gemmSerial(m, k, a, aOff, lda, transA, o, accumulate, SERIAL_WORKSPACE.get());
             return;
@@ -161,9 +176,15 @@ public final class Gemm implements AutoCloseable {
         final float[][] b, c;
         final int[] bOff, ldb, n, cOff, ldc, firstPanel;
         final boolean transB;
+        /** B packed beforehand (then b is not read), or null. */
+        final PackedWeights packed;
 
         Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc) {
-            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB;
+            this(b, bOff, ldb, transB, n, c, cOff, ldc, null);
+        }
+
+        Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc, PackedWeights packed) {
+            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB; this.packed = packed;
             this.n = n; this.c = c; this.cOff = cOff; this.ldc = ldc;
             firstPanel = new int[n.length + 1];
             for (int j = 0; j < n.length; j++) firstPanel[j + 1] = firstPanel[j] + ceilDiv(n[j], NR);
@@ -213,6 +234,8 @@ public final class Gemm implements AutoCloseable {
     private static final class Workspace {
         final float[] a = new float[MC * KC];
         final float[] tile = new float[MR * NR];
+        /** A micro-panel of packed weights, copied out (BF16: widened). */
+        final float[] panel = new float[KC * NR];
         float[] b = new float[0];
 
         float[] b(int size) {
@@ -230,11 +253,13 @@ public final class Gemm implements AutoCloseable {
         for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
             int panels = Math.min(NC / NR, o.panels() - g0);
             int colSplits = Math.max(1, Math.min(panels, ceilDiv(TASKS_PER_THREAD * threads, rowBlocks)));
-            float[] bp = workspaces[0].b(panels * NR * KC);
+            float[] bp = o.packed != null ? null : workspaces[0].b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
                 // one barrier per k block: B's micro-panels are packed inside the tasks, by whichever thread needs
                 // one first, so packing is shared out without a separate phase
-                PackedB pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, true);
+                PackedB pb = o.packed != null
+                        ? new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, null, false)
+                        : new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, true);
                 boolean add = accumulate || pc > 0;
                 parallelFor(rowBlocks * colSplits, (task, t) -> {
                     int block = task / colSplits, split = task % colSplits;
@@ -246,7 +271,7 @@ public final class Gemm implements AutoCloseable {
                     packA(a, aOff, lda, transA, i0, rows, pb.pc, pb.kc, ws.a);
                     // row blocks start at different micro-panels so that threads rarely wait on each other's packing
                     int first = q0 + (int) ((long) block * (q1 - q0) / rowBlocks);
-                    macroKernel(ws.a, transA, i0, rows, pb, q0, q1, first, add, ws.tile);
+                    macroKernel(ws.a, transA, i0, rows, pb, q0, q1, first, add, ws);
                 });
             }
         }
@@ -256,15 +281,20 @@ public final class Gemm implements AutoCloseable {
                                    Workspace ws) {
         for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
             int panels = Math.min(NC / NR, o.panels() - g0);
-            float[] bp = ws.b(panels * NR * KC);
+            float[] bp = o.packed != null ? null : ws.b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
-                PackedB pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, false);
-                for (int q = 0; q < panels; q++) pb.pack(q);
+                PackedB pb;
+                if (o.packed != null) {
+                    pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, null, false);
+                } else {
+                    pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, false);
+                    for (int q = 0; q < panels; q++) pb.pack(q);
+                }
                 boolean add = accumulate || pc > 0;
                 for (int i0 = 0; i0 < m; i0 += MC) {
                     int rows = Math.min(MC, m - i0);
                     packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a);
-                    macroKernel(ws.a, transA, i0, rows, pb, 0, panels, 0, add, ws.tile);
+                    macroKernel(ws.a, transA, i0, rows, pb, 0, panels, 0, add, ws);
                 }
             }
         }
@@ -276,18 +306,29 @@ public final class Gemm implements AutoCloseable {
      * so it stays in L1 (or L2) while A panels stream past it.
      */
     private static void macroKernel(float[] ap, boolean colA, int i0, int rows, PackedB pb, int q0, int q1, int first,
-                                    boolean add, float[] tile) {
+                                    boolean add, Workspace ws) {
         int addC = add ? 1 : 0, kc = pb.kc;
-        float[] bp = pb.bp;
+        float[] tile = ws.tile;
         Outputs o = pb.o;
+        PackedWeights packed = o.packed;
         for (int s = q0; s < q1; s++) {
             int q = first + (s - q0);
             if (q >= q1) q -= q1 - q0;
             pb.ensurePacked(q);
             int g = pb.g0 + q, j = o.product(g), col0 = (g - o.firstPanel[j]) * NR;
-            int bi = q * kc * NR, cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
+            int cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
             float[] c = o.c[j];
             int cBase = o.cOff[j] + i0 * ldc + col0;
+            float[] bp = pb.bp;
+            int bi = q * kc * NR;
+            if (packed != null) {
+                // copied (BF16: widened) once, contiguous, for all the task's rows: read in place, a panel's rows lie
+                // a group's row apart, and so few L1 sets hold them that they do not stay there; widening BF16
+                // inside the micro-kernel cost it a quarter of its speed
+                packed.copyPanel(g, pb.pc, kc, ws.panel);
+                bp = ws.panel;
+                bi = 0;
+            }
             for (int ir = 0; ir < rows; ir += MR) {
                 kernel(colA, kc, ap, ir * KC, bp, bi, tile);
                 updateC(tile, c, cBase + ir * ldc, ldc, Math.min(MR, rows - ir), cols, addC);

@@ -1,0 +1,313 @@
+package dev.arbor.model;
+
+import dev.arbor.format.DType;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * The weights of one product (q, k and v stacked; gate and up; or one weight alone), repacked once into the
+ * GEMM's micro-panels: NR output rows of W (columns of B = Wᵀ) a panel, stored in groups of {@link #GROUP} panels
+ * side by side (the last group may hold fewer), one k step (a row of the group) after another, so that a group
+ * is one contiguous run of memory. Prompts multiply them by {@link Gemm#multiplyStacked(int, int, float[], int,
+ * int, PackedWeights, float[][], int[])}, which copies each panel it needs out once per task instead of packing
+ * the weights on every call, and a decode row by {@link #multiplyRow}, which streams whole groups and computes
+ * exactly the GEMM's bits for that row (the same fused multiply-add chain per k block of {@link Gemm#KC}, the
+ * blocks added in order): a token decoded alone equals the same token in a prompt or in a batch.
+ *
+ * <p>Why groups: a decode row keeps one multiply-add chain per vector of a row, and with one panel (2 chains) the
+ * chains' latency, not memory, set the pace. Reading a 200 MiB region on 2 threads (`ChainProbe`): F32 37 GB/s
+ * with 2 chains, 44 with 4, 53 with 8; BF16 35, 39, 39 (16 chains: 34–38). Four panels give 8 chains.
+ *
+ * <p>BF16 weights stay BF16 and F32 weights F32 (F16 is not packed: {@link #supports}); a BF16 vector is loaded
+ * as half a vector of shorts and widened by a zero extension and a shift (one 64-byte load of two columns to an
+ * int, split by a shift and a mask, read 27 GB/s where this reads 31–35, `ChainProbe`). The panels live off the heap, 64-byte aligned (a vector load from a Java array
+ * straddles two cache lines, the array's data starting 16 bytes into its object: the same decode ran 10–15 %
+ * slower from arrays), in an arena that their owner closes.
+ */
+final class PackedWeights {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Integer> SI = S.vectorShape().withLanes(int.class);
+    private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+    private static final int V = S.length(), NR = Gemm.NR, KC = Gemm.KC;
+    /** Panels stored side by side. */
+    static final int GROUP = 4;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    /** A decode step shares a product's groups out in this many runs per thread (even shares on a busy machine). */
+    private static final int RUNS_PER_THREAD = 4;
+
+    private final int k;
+    private final int[] n;
+    private final int panelCount, groups;
+    private final boolean bf16;
+    private final MemorySegment data;
+    /** Product and first output column of each panel. */
+    private final int[] productOf, col0;
+
+    private PackedWeights(int k, int[] n, boolean bf16, Arena arena) {
+        this.k = k;
+        this.n = n;
+        this.bf16 = bf16;
+        int panels = 0;
+        for (int rows : n) panels += Math.ceilDiv(rows, NR);
+        panelCount = panels;
+        groups = Math.ceilDiv(panels, GROUP);
+        productOf = new int[panels];
+        col0 = new int[panels];
+        for (int j = 0, g = 0; j < n.length; j++) {
+            for (int c = 0; c < n[j]; c += NR, g++) {
+                productOf[g] = j;
+                col0[g] = c;
+            }
+        }
+        // the last group may hold fewer panels: its rows are narrower, so no padding is stored or read
+        data = arena.allocate((long) panels * NR * k * elementBytes(), 64);
+    }
+
+    /** Whether these weights (one product's) can be packed: all BF16 or all F32, one column count. */
+    static boolean supports(Weight[] ws) {
+        DType d = ws[0].dtype();
+        if (d != DType.BF16 && d != DType.F32) return false;
+        for (Weight w : ws) if (w.dtype() != d || w.cols() != ws[0].cols()) return false;
+        return true;
+    }
+
+    /**
+     * Packs the weights of one product (see {@link #supports}) into memory of the arena (shared, as the pool's
+     * threads read it), groups shared out over the pool.
+     */
+    static PackedWeights pack(Weight[] ws, WorkerPool pool, Arena arena) {
+        if (!supports(ws)) throw new IllegalArgumentException("only BF16 or F32 weights with one column count are packed");
+        int k = ws[0].cols();
+        int[] n = Arrays.stream(ws).mapToInt(Weight::rows).toArray();
+        PackedWeights pw = new PackedWeights(k, n, ws[0].dtype() == DType.BF16, arena);
+        int size = NR * k, groupSize = GROUP * NR * k;
+        boolean bf16 = pw.bf16;
+        float[][] rows = new float[pool.threads()][bf16 ? 0 : size], group = new float[pool.threads()][bf16 ? 0 : groupSize];
+        short[][] rows16 = new short[pool.threads()][bf16 ? size : 0], group16 = new short[pool.threads()][bf16 ? groupSize : 0];
+        pool.run(pw.groups, (gr, t) -> pw.packGroup(ws, gr, rows[t], group[t], rows16[t], group16[t]));
+        return pw;
+    }
+
+    /** Group gr: each panel's NR rows of W copied out, transposed into the group's rows, the group copied into place. */
+    private void packGroup(Weight[] ws, int gr, float[] rows, float[] group, short[] rows16, short[] group16) {
+        int width = panelsIn(gr) * NR;
+        for (int s = 0; s < panelsIn(gr); s++) {
+            int g = gr * GROUP + s;
+            Weight w = ws[productOf[g]];
+            int cols = Math.min(NR, w.rows() - col0[g]);
+            long from = (long) col0[g] * k * elementBytes();
+            if (bf16) {
+                MemorySegment.copy(w.data(), I16, from, rows16, 0, cols * k);
+                Arrays.fill(rows16, cols * k, NR * k, (short) 0);
+            } else {
+                MemorySegment.copy(w.data(), F32, from, rows, 0, cols * k);
+                Arrays.fill(rows, cols * k, NR * k, 0f);
+            }
+            // in blocks of 16 k steps, so that the group rows written stay in L1
+            for (int p0 = 0; p0 < k; p0 += 16) {
+                int p1 = Math.min(k, p0 + 16);
+                for (int c = 0; c < NR; c++) {
+                    int dst = p0 * width + s * NR + c;
+                    if (bf16) for (int p = p0, src = c * k + p0; p < p1; p++, src++, dst += width) group16[dst] = rows16[src];
+                    else for (int p = p0, src = c * k + p0; p < p1; p++, src++, dst += width) group[dst] = rows[src];
+                }
+            }
+        }
+        long at = offset(gr * GROUP, 0);
+        if (bf16) MemorySegment.copy(group16, 0, data, ValueLayout.JAVA_SHORT, at, width * k);
+        else MemorySegment.copy(group, 0, data, ValueLayout.JAVA_FLOAT, at, width * k);
+    }
+
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    int k() { return k; }
+
+    /** Output rows of each product. */
+    int[] rows() { return n.clone(); }
+
+    int panelCount() { return panelCount; }
+
+    boolean bf16() { return bf16; }
+
+    MemorySegment data() { return data; }
+
+    long byteSize() { return data.byteSize(); }
+
+    private int elementBytes() { return bf16 ? 2 : 4; }
+
+    /** Panels in group gr: GROUP, but the last group may hold fewer. */
+    private int panelsIn(int gr) { return Math.min(GROUP, panelCount - gr * GROUP); }
+
+    /** Bytes from one k step of panel g to the next: a row of its group. */
+    long rowStride(int g) { return (long) panelsIn(g / GROUP) * NR * elementBytes(); }
+
+    /** Byte offset of panel g's k block from pc. */
+    long offset(int g, int pc) {
+        int gr = g / GROUP;
+        return (long) gr * GROUP * NR * k * elementBytes() + pc * rowStride(g) + (long) (g % GROUP) * NR * elementBytes();
+    }
+
+    /** Rows [pc, pc+kc) of panel g copied into dst (NR floats a row; BF16 widened), for the GEMM's micro-kernel. */
+    void copyPanel(int g, int pc, int kc, float[] dst) {
+        long at = offset(g, pc), stride = rowStride(g);
+        if (!bf16) {
+            for (int p = 0; p < kc; p++, at += stride) MemorySegment.copy(data, ValueLayout.JAVA_FLOAT, at, dst, p * NR, NR);
+            return;
+        }
+        for (int p = 0; p < kc; p++, at += stride) {
+            ((IntVector) ShortVector.fromMemorySegment(SS, data, at, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, p * NR);
+            ((IntVector) ShortVector.fromMemorySegment(SS, data, at + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                    .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(dst, p * NR + V);
+        }
+    }
+
+    /**
+     * y_j[yOff_j …] = W_j·x[xOff …] for one row x, on the pool: the bits {@link Gemm#multiplyStacked(int, int,
+     * float[], int, int, PackedWeights, float[][], int[])} gives that row. out holds GROUP·NR floats per thread.
+     */
+    void multiplyRow(float[] x, int xOff, float[][] y, int[] yOff, WorkerPool pool, float[][] out) {
+        Objects.checkFromIndexSize(xOff, k, x.length);
+        for (int j = 0; j < n.length; j++) Objects.checkFromIndexSize(yOff[j], n[j], y[j].length);
+        int runs = Math.min(groups, RUNS_PER_THREAD * pool.threads());
+        pool.run(runs, (run, t) -> {
+            float[] o = out[t];
+            for (int gr = run * groups / runs, end = (run + 1) * groups / runs; gr < end; gr++) {
+                if (panelsIn(gr) == GROUP) {
+                    if (bf16) groupRowBf16(k, x, xOff, data, offset(gr * GROUP, 0), o);
+                    else groupRow(k, x, xOff, data, offset(gr * GROUP, 0), o);
+                } else {
+                    for (int g = gr * GROUP; g < panelCount; g++) {
+                        if (bf16) panelRowBf16(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
+                        else panelRow(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
+                    }
+                }
+                for (int g = gr * GROUP; g < Math.min(panelCount, (gr + 1) * GROUP); g++) {
+                    int j = productOf[g];
+                    System.arraycopy(o, (g - gr * GROUP) * NR, y[j], yOff[j] + col0[g], Math.min(NR, n[j] - col0[g]));
+                }
+            }
+        });
+    }
+
+    /**
+     * One row against one F32 group (contiguous from byte bo): GROUP·NR results into out, one chain per vector and
+     * k block, each block's sums added to out from 0, as the GEMM adds its first tile to a zero C.
+     */
+    private static void groupRow(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
+        Arrays.fill(out, 0, GROUP * NR, 0f);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
+            for (int p = 0; p < kc; p++, bo += 8L * NR * 2) {
+                FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
+                t0 = FloatVector.fromMemorySegment(S, b, bo, NATIVE).fma(xb, t0);
+                t1 = FloatVector.fromMemorySegment(S, b, bo + 4 * V, NATIVE).fma(xb, t1);
+                t2 = FloatVector.fromMemorySegment(S, b, bo + 8 * V, NATIVE).fma(xb, t2);
+                t3 = FloatVector.fromMemorySegment(S, b, bo + 12 * V, NATIVE).fma(xb, t3);
+                t4 = FloatVector.fromMemorySegment(S, b, bo + 16 * V, NATIVE).fma(xb, t4);
+                t5 = FloatVector.fromMemorySegment(S, b, bo + 20 * V, NATIVE).fma(xb, t5);
+                t6 = FloatVector.fromMemorySegment(S, b, bo + 24 * V, NATIVE).fma(xb, t6);
+                t7 = FloatVector.fromMemorySegment(S, b, bo + 28 * V, NATIVE).fma(xb, t7);
+            }
+            accumulate(out, t0, t1, t2, t3, t4, t5, t6, t7);
+        }
+    }
+
+    /** One row against one BF16 group. */
+    private static void groupRowBf16(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
+        Arrays.fill(out, 0, GROUP * NR, 0f);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
+            for (int p = 0; p < kc; p++, bo += 4L * NR * 2) {
+                // bfloats widened in place: a bfloat is the high half of its float (written out, as a helper
+                // method is not always inlined here, and then boxes its vectors: 5x slower)
+                FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
+                t0 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t0);
+                t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t1);
+                t2 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 4 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t2);
+                t3 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 6 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t3);
+                t4 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 8 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t4);
+                t5 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 10 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t5);
+                t6 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 12 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t6);
+                t7 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 14 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t7);
+            }
+            accumulate(out, t0, t1, t2, t3, t4, t5, t6, t7);
+        }
+    }
+
+    /**
+     * One row against one F32 panel of a group narrower than GROUP (rows stride bytes apart): NR results into out
+     * from off, in the order of {@link #groupRow}. Two chains only, but such a group is a product's last.
+     */
+    private static void panelRow(int k, float[] x, int xo, MemorySegment b, long bo, long stride, float[] out, int off) {
+        FloatVector acc0 = FloatVector.zero(S), acc1 = acc0;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0;
+            for (int p = 0; p < kc; p++, bo += stride) {
+                FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
+                t0 = FloatVector.fromMemorySegment(S, b, bo, NATIVE).fma(xb, t0);
+                t1 = FloatVector.fromMemorySegment(S, b, bo + 4 * V, NATIVE).fma(xb, t1);
+            }
+            acc0 = acc0.add(t0);
+            acc1 = acc1.add(t1);
+        }
+        acc0.intoArray(out, off);
+        acc1.intoArray(out, off + V);
+    }
+
+    /** {@link #panelRow} for a BF16 panel. */
+    private static void panelRowBf16(int k, float[] x, int xo, MemorySegment b, long bo, long stride, float[] out, int off) {
+        FloatVector acc0 = FloatVector.zero(S), acc1 = acc0;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0;
+            for (int p = 0; p < kc; p++, bo += stride) {
+                FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
+                t0 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t0);
+                t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                        .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t1);
+            }
+            acc0 = acc0.add(t0);
+            acc1 = acc1.add(t1);
+        }
+        acc0.intoArray(out, off);
+        acc1.intoArray(out, off + V);
+    }
+
+    /** out += t, vector by vector. */
+    private static void accumulate(float[] out, FloatVector t0, FloatVector t1, FloatVector t2, FloatVector t3,
+                                   FloatVector t4, FloatVector t5, FloatVector t6, FloatVector t7) {
+        FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
+        FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
+        FloatVector.fromArray(S, out, 2 * V).add(t2).intoArray(out, 2 * V);
+        FloatVector.fromArray(S, out, 3 * V).add(t3).intoArray(out, 3 * V);
+        FloatVector.fromArray(S, out, 4 * V).add(t4).intoArray(out, 4 * V);
+        FloatVector.fromArray(S, out, 5 * V).add(t5).intoArray(out, 5 * V);
+        FloatVector.fromArray(S, out, 6 * V).add(t6).intoArray(out, 6 * V);
+        FloatVector.fromArray(S, out, 7 * V).add(t7).intoArray(out, 7 * V);
+    }
+}
