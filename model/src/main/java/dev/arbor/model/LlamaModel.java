@@ -60,6 +60,11 @@ public final class LlamaModel implements AutoCloseable {
     private Workspace workspace;
 
     private LlamaModel(ModelSource src, int threads) {
+        this(src, threads, true);
+    }
+
+    /** A model whose BF16/F32 weights are read in place (repack false) rather than repacked. */
+    LlamaModel(ModelSource src, int threads, boolean repack) {
         this.where = src.describe();
         LlamaConfig cfg = src.requireConfig();
         cfg.requireLlama(where);
@@ -102,7 +107,7 @@ public final class LlamaModel implements AutoCloseable {
                     gate == null ? 1f : gate[0]);
         }
         eosIds = readEos(src, cfg);
-        backend = new CpuBackend(threads);
+        backend = repack ? new CpuBackend(threads) : new CpuBackend(threads, false);
     }
 
     /** Loads a model on all available processors. */

@@ -71,7 +71,7 @@ final class PackedWeights {
             }
         }
         // the last group may hold fewer panels: its rows are narrower, so no padding is stored or read
-        data = arena.allocate((long) panels * NR * k * elementBytes(), 64);
+        data = HugePages.allocate((long) panels * NR * k * elementBytes(), arena);
     }
 
     /** Whether these weights (one product's) can be packed: all BF16 or all F32, one column count. */
