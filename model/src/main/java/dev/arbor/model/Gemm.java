@@ -5,7 +5,6 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicIntegerArray;
@@ -26,7 +25,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Packing copies contiguous runs wherever the layout allows (A untransposed is packed row by row, A transposed
  * column by column, so both are plain copies); only the transposed B of the forward pass needs a scalar transpose,
  * done once per product and amortised over all m rows. Buffers are reused: no allocation per call beyond a few
- * small objects.
+ * small objects. A model's weights are packed once ({@link PackedWeights}) and not per call; each task then copies
+ * the micro-panels it uses into one contiguous buffer (BF16 widened on the way).
  *
  * <p>Determinism: every C element is computed the same way whatever the thread count or the task split: for each
  * k block in order, one fused multiply-add chain over that block's p in order, starting from 0, then added to C
@@ -322,9 +322,9 @@ public final class Gemm implements AutoCloseable {
             float[] bp = pb.bp;
             int bi = q * kc * NR;
             if (packed != null) {
-                // copied (BF16: widened) once, contiguous, for all the task's rows: read in place, a panel's rows lie
-                // a group's row apart, and so few L1 sets hold them that they do not stay there; widening BF16
-                // inside the micro-kernel cost it a quarter of its speed
+                // copied (BF16: widened) into one contiguous buffer once for all the task's rows: F32 read in place
+                // (its rows a group's row apart) measured no faster, and widening BF16 inside the micro-kernel
+                // cost it a quarter of its speed (PrepackProbe, q/k/v and gate/up of the small model)
                 packed.copyPanel(g, pb.pc, kc, ws.panel);
                 bp = ws.panel;
                 bi = 0;

@@ -26,14 +26,15 @@ import java.util.Objects;
  * blocks added in order): a token decoded alone equals the same token in a prompt or in a batch.
  *
  * <p>Why groups: a decode row keeps one multiply-add chain per vector of a row, and with one panel (2 chains) the
- * chains' latency, not memory, set the pace. Reading a 200 MiB region on 2 threads (`ChainProbe`): F32 37 GB/s
- * with 2 chains, 44 with 4, 53 with 8; BF16 35, 39, 39 (16 chains: 34–38). Four panels give 8 chains.
+ * chains' latency, not memory, sets the pace. Reading a 200 MiB region on 2 threads (`ChainProbe`): F32 37 GB/s
+ * with 2 chains, 44 with 4, 53 with 8; BF16 29, 32, 35 (16 chains no better). Four panels give 8 chains.
  *
- * <p>BF16 weights stay BF16 and F32 weights F32 (F16 is not packed: {@link #supports}); a BF16 vector is loaded
- * as half a vector of shorts and widened by a zero extension and a shift (one 64-byte load of two columns to an
- * int, split by a shift and a mask, read 27 GB/s where this reads 31–35, `ChainProbe`). The panels live off the heap, 64-byte aligned (a vector load from a Java array
- * straddles two cache lines, the array's data starting 16 bytes into its object: the same decode ran 10–15 %
- * slower from arrays), in an arena that their owner closes.
+ * <p>BF16 weights stay BF16 and F32 weights F32 (F16 is not packed: {@link #supports}). A BF16 vector is loaded as
+ * half a vector of shorts, extended to ints and shifted into place: 31–35 GB/s, where one 64-byte load of two
+ * columns to an int, split by a shift and a mask, read 26–28 (`ChainProbe`, the same run). The panels live off
+ * the heap ({@link HugePages}), aligned: a vector load from a Java array straddles two cache lines, the array's
+ * data starting 16 bytes into its object, and the same decode ran 11–24 % slower from arrays. Their owner's
+ * arena frees them.
  */
 final class PackedWeights {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -222,7 +223,16 @@ final class PackedWeights {
                 t6 = FloatVector.fromMemorySegment(S, b, bo + 24 * V, NATIVE).fma(xb, t6);
                 t7 = FloatVector.fromMemorySegment(S, b, bo + 28 * V, NATIVE).fma(xb, t7);
             }
-            accumulate(out, t0, t1, t2, t3, t4, t5, t6, t7);
+            // out += t, written out: as a method taking the eight vectors, C2 sometimes declines to inline it
+            // (NodeCountInliningCutoff) and boxes them, and decode ran 3-4x slower in those JVMs
+            FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
+            FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
+            FloatVector.fromArray(S, out, 2 * V).add(t2).intoArray(out, 2 * V);
+            FloatVector.fromArray(S, out, 3 * V).add(t3).intoArray(out, 3 * V);
+            FloatVector.fromArray(S, out, 4 * V).add(t4).intoArray(out, 4 * V);
+            FloatVector.fromArray(S, out, 5 * V).add(t5).intoArray(out, 5 * V);
+            FloatVector.fromArray(S, out, 6 * V).add(t6).intoArray(out, 6 * V);
+            FloatVector.fromArray(S, out, 7 * V).add(t7).intoArray(out, 7 * V);
         }
     }
 
@@ -253,7 +263,16 @@ final class PackedWeights {
                 t7 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 14 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t7);
             }
-            accumulate(out, t0, t1, t2, t3, t4, t5, t6, t7);
+            // out += t, written out: as a method taking the eight vectors, C2 sometimes declines to inline it
+            // (NodeCountInliningCutoff) and boxes them, and decode ran 3-4x slower in those JVMs
+            FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
+            FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
+            FloatVector.fromArray(S, out, 2 * V).add(t2).intoArray(out, 2 * V);
+            FloatVector.fromArray(S, out, 3 * V).add(t3).intoArray(out, 3 * V);
+            FloatVector.fromArray(S, out, 4 * V).add(t4).intoArray(out, 4 * V);
+            FloatVector.fromArray(S, out, 5 * V).add(t5).intoArray(out, 5 * V);
+            FloatVector.fromArray(S, out, 6 * V).add(t6).intoArray(out, 6 * V);
+            FloatVector.fromArray(S, out, 7 * V).add(t7).intoArray(out, 7 * V);
         }
     }
 
@@ -296,18 +315,5 @@ final class PackedWeights {
         }
         acc0.intoArray(out, off);
         acc1.intoArray(out, off + V);
-    }
-
-    /** out += t, vector by vector. */
-    private static void accumulate(float[] out, FloatVector t0, FloatVector t1, FloatVector t2, FloatVector t3,
-                                   FloatVector t4, FloatVector t5, FloatVector t6, FloatVector t7) {
-        FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
-        FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
-        FloatVector.fromArray(S, out, 2 * V).add(t2).intoArray(out, 2 * V);
-        FloatVector.fromArray(S, out, 3 * V).add(t3).intoArray(out, 3 * V);
-        FloatVector.fromArray(S, out, 4 * V).add(t4).intoArray(out, 4 * V);
-        FloatVector.fromArray(S, out, 5 * V).add(t5).intoArray(out, 5 * V);
-        FloatVector.fromArray(S, out, 6 * V).add(t6).intoArray(out, 6 * V);
-        FloatVector.fromArray(S, out, 7 * V).add(t7).intoArray(out, 7 * V);
     }
 }
