@@ -41,7 +41,7 @@ final class PackedWeights {
     private static final VectorSpecies<Integer> SI = S.vectorShape().withLanes(int.class);
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final int V = S.length(), NR = Gemm.NR, KC = Gemm.KC;
-    /** Panels stored side by side. */
+    /** Panels stored side by side (the decode kernels hold GROUP·2 = 8 vectors). */
     static final int GROUP = 4;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     /** A decode step shares a product's groups out in this many runs per thread (even shares on a busy machine). */
@@ -212,7 +212,7 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
-            for (int p = 0; p < kc; p++, bo += 8L * NR * 2) {
+            for (int p = 0; p < kc; p++, bo += GROUP * NR * 4L) {
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
                 t0 = FloatVector.fromMemorySegment(S, b, bo, NATIVE).fma(xb, t0);
                 t1 = FloatVector.fromMemorySegment(S, b, bo + 4 * V, NATIVE).fma(xb, t1);
@@ -242,7 +242,7 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
-            for (int p = 0; p < kc; p++, bo += 4L * NR * 2) {
+            for (int p = 0; p < kc; p++, bo += GROUP * NR * 2L) {
                 // bfloats widened in place: a bfloat is the high half of its float (written out, as a helper
                 // method is not always inlined here, and then boxes its vectors: 5x slower)
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
@@ -263,8 +263,7 @@ final class PackedWeights {
                 t7 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 14 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t7);
             }
-            // out += t, written out: as a method taking the eight vectors, C2 sometimes declines to inline it
-            // (NodeCountInliningCutoff) and boxes them, and decode ran 3-4x slower in those JVMs
+            // out += t, written out as in groupRow
             FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
             FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
             FloatVector.fromArray(S, out, 2 * V).add(t2).intoArray(out, 2 * V);
