@@ -34,6 +34,12 @@ final class CpuBackend implements Backend {
     private final Arena packedArena = Arena.ofShared();
     /** Per-thread output panel of a decode row. */
     private final float[][] rowOut;
+    /**
+     * Whether BF16/F32 weights are repacked. Repacking copies the weights once: a one-shot command then starts
+     * later (bsmall `generate` +0.5–0.6 s, smol bf16 +1.5–1.8 s on the development VM, where fresh memory costs
+     * ~2 s a GB to fault in).
+     */
+    private final boolean repack;
 
     CpuBackend(int threads) {
         this(threads, !"0".equals(System.getenv("ARBOR_REPACK")));
@@ -111,8 +117,8 @@ final class CpuBackend implements Backend {
                     try {
                         pw = Optional.of(PackedWeights.pack(ws, pool, packedArena));
                     } catch (OutOfMemoryError e) {
-                        if (!warnedNoMemory) System.err.println("arbor: " + e.getMessage()
-                                + "; weights are read in place instead of repacked (slower prompts; -XX:MaxDirectMemorySize raises the limit)");
+                        if (!warnedNoMemory) System.err.println("arbor: no memory to repack the weights (" + e.getMessage()
+                                + "); reading them in place instead, prompts run slower");
                         warnedNoMemory = true;
                     }
                 }
@@ -123,17 +129,13 @@ final class CpuBackend implements Backend {
     }
 
     private boolean warnedNoMemory;
-    /**
-     * Whether BF16/F32 weights are repacked. Repacking copies the weights once: a one-shot command then starts
-     * later (bsmall `generate` +0.4 s, smol +1.1–1.6 s on the development VM, where fresh memory costs ~2 s a GB).
-     */
-    private final boolean repack;
 
     /**
-     * The shortest segment the GEMM takes when the weights are not packed beforehand (F16). Below it the
-     * Matmul kernels, which read the weights in place a chunk at a time, are faster for BF16 and F16 weights: 12 layers' MLP products of the small
-     * model, 2 threads, GEMM against Matmul (PathProbe): 2 rows 27.3 / 5.1 ms, 16 rows 32.0 / 21.1,
-     * 32 rows 37.2 / 28.8, 64 rows 47.9 / 50.3. F32 segments all take the GEMM: Matmul (a dot product
+     * The shortest segment the GEMM takes when the weights are not packed beforehand (F16, or
+     * ARBOR_REPACK=0). Below it the Matmul kernels, which read the weights in place a chunk at a time,
+     * are faster for BF16 and F16 weights: 12 layers' MLP products of the small model, 2 threads,
+     * GEMM against Matmul (PathProbe): 2 rows 27.3 / 5.1 ms, 16 rows 32.0 / 21.1, 32 rows 37.2 /
+     * 28.8, 64 rows 47.9 / 50.3. F32 segments all take the GEMM: Matmul (a dot product
      * per row, no tiles) wins only below ~10 rows (8 rows 26.2 / 22.9 ms), and the GEMM's sequential
      * sums keep a grown model's prompts within GROWTH.md's 1e-6 of its parent (the Matmul tree
      * regroups the old terms when the hidden size grows: 1.13e-6 in PreservationTest's T2).

@@ -27,7 +27,8 @@ import java.util.Objects;
  *
  * <p>Why groups: a decode row keeps one multiply-add chain per vector of a row, and with one panel (2 chains) the
  * chains' latency, not memory, sets the pace. Reading a 200 MiB region on 2 threads (`ChainProbe`): F32 37 GB/s
- * with 2 chains, 44 with 4, 53 with 8; BF16 29, 32, 35 (16 chains no better). Four panels give 8 chains.
+ * with 2 chains, 44 with 4, 53 with 8; BF16 (as pairs, below) 29, 32, 35, and 16 chains no better. Four panels
+ * give 8 chains.
  *
  * <p>BF16 weights stay BF16 and F32 weights F32 (F16 is not packed: {@link #supports}). A BF16 vector is loaded as
  * half a vector of shorts, extended to ints and shifted into place: 31–35 GB/s, where one 64-byte load of two
