@@ -13,7 +13,7 @@ import java.lang.invoke.MethodHandle;
  * huge pages. {@link Arena#allocate} zero-fills on the calling thread, page by 4 KiB page: on this VM that took
  * 0.5 s of every 0.6 s spent repacking a 219 MB model (JFR: {@code SegmentFactories.initNativeMemory}). Mapped
  * here, the pages are faulted in by the threads that first write them, 2 MiB at a time where the kernel allows
- * it. Where mmap is not available (not Linux) or refuses, the arena allocates instead.
+ * it. Where mmap is not available (not Linux, or no native access) or refuses, the arena allocates instead.
  */
 final class HugePages {
     private HugePages() {}
@@ -24,7 +24,8 @@ final class HugePages {
 
     static {
         MethodHandle mmap = null, munmap = null, madvise = null;
-        if (System.getProperty("os.name", "").startsWith("Linux")) {
+        // restricted methods: without native access granted (the launcher grants it) the arena allocates
+        if (System.getProperty("os.name", "").startsWith("Linux") && HugePages.class.getModule().isNativeAccessEnabled()) {
             try {
                 Linker linker = Linker.nativeLinker();
                 SymbolLookup libc = linker.defaultLookup();
