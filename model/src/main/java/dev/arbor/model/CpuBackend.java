@@ -41,11 +41,14 @@ final class CpuBackend implements Backend {
      */
     private final boolean repack;
 
+    /** Whether weights are repacked unless a caller says otherwise: yes, but for ARBOR_REPACK=0. */
+    static final boolean REPACK_BY_DEFAULT = !"0".equals(System.getenv("ARBOR_REPACK"));
+
     CpuBackend(int threads) {
-        this(threads, !"0".equals(System.getenv("ARBOR_REPACK")));
+        this(threads, REPACK_BY_DEFAULT);
     }
 
-    /** With repack false, BF16 and F32 weights are read in place as F16 ones are (ARBOR_REPACK=0). */
+    /** With repack false, BF16 and F32 weights are read in place as F16 ones are. */
     CpuBackend(int threads, boolean repack) {
         this.repack = repack;
         pool = new WorkerPool(threads);

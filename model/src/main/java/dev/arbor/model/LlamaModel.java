@@ -60,7 +60,7 @@ public final class LlamaModel implements AutoCloseable {
     private Workspace workspace;
 
     private LlamaModel(ModelSource src, int threads) {
-        this(src, threads, true);
+        this(src, threads, CpuBackend.REPACK_BY_DEFAULT);
     }
 
     /** A model whose BF16/F32 weights are read in place (repack false) rather than repacked. */
@@ -107,7 +107,7 @@ public final class LlamaModel implements AutoCloseable {
                     gate == null ? 1f : gate[0]);
         }
         eosIds = readEos(src, cfg);
-        backend = repack ? new CpuBackend(threads) : new CpuBackend(threads, false);
+        backend = new CpuBackend(threads, repack);
     }
 
     /** Loads a model on all available processors. */
@@ -263,7 +263,10 @@ public final class LlamaModel implements AutoCloseable {
 
     private static final int WARM_SHORT_PROMPT = 16, WARM_LONG_PROMPT = 64, WARM_DECODE = 8;
 
-    /** One round of {@link #warmUp}: prompts of both paths, decode alone and in batches of 2, 3 and 4. */
+    /**
+     * One round of {@link #warmUp}: a short and a long prompt (which take different paths where weights are
+     * read in place), decode alone and in batches of 2, 3 and 4.
+     */
     private void warmUpRound(int[] ids, int shortPrompt) {
         Sequence alone = newSequence();
         step(alone, Arrays.copyOf(ids, shortPrompt));
