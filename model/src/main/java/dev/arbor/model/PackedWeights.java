@@ -165,7 +165,11 @@ final class PackedWeights {
     void copyPanel(int g, int pc, int kc, float[] dst) {
         long at = offset(g, pc), stride = rowStride(g);
         if (!bf16) {
-            for (int p = 0; p < kc; p++, at += stride) MemorySegment.copy(data, ValueLayout.JAVA_FLOAT, at, dst, p * NR, NR);
+            // vector copies: MemorySegment.copy of 128 bytes a row spent most of its time checking alignment
+            for (int p = 0; p < kc; p++, at += stride) {
+                FloatVector.fromMemorySegment(S, data, at, NATIVE).intoArray(dst, p * NR);
+                FloatVector.fromMemorySegment(S, data, at + 4 * V, NATIVE).intoArray(dst, p * NR + V);
+            }
             return;
         }
         for (int p = 0; p < kc; p++, at += stride) {

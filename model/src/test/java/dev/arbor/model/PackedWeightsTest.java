@@ -27,11 +27,13 @@ class PackedWeightsTest {
     /**
      * Sizes: partial panels in every product (n not a multiple of NR), a last group of fewer than GROUP panels,
      * groups that straddle products, k not a multiple of KC (several k blocks and a short last one), one row,
-     * fewer rows than the micro-kernel's, and more than a row block.
+     * fewer rows than the micro-kernel's, and more than a row block (130 rows: more than the GEMM's MC, 270 and 300:
+     * more than the row block it takes with packed weights, PACKED_MC).
      */
     @ParameterizedTest
     @CsvSource({"BF16,1,300,40;24;24", "BF16,3,520,7", "BF16,9,64,100;33", "BF16,130,257,96;32;32",
-            "F32,1,300,40;24;24", "F32,5,513,130", "F32,17,33,1;1;65", "F32,130,256,128"})
+            "F32,1,300,40;24;24", "F32,5,513,130", "F32,17,33,1;1;65", "F32,130,256,128",
+            "BF16,300,257,40;24", "F32,270,130,33"})
     void theGemmOnPackedWeightsGivesTheBitsOfTheGemmThatPacksEachCall(DType dtype, int m, int k, String sizes) {
         int[] n = Arrays.stream(sizes.split(";")).mapToInt(Integer::parseInt).toArray();
         SplittableRandom r = new SplittableRandom(m * 1000L + k);
