@@ -42,11 +42,23 @@ final class CpuBackend implements Backend {
     private final boolean repack;
 
     /** Whether weights are repacked unless a caller says otherwise: yes, but for ARBOR_REPACK=0. */
-    static final boolean REPACK_BY_DEFAULT = !"0".equals(System.getenv("ARBOR_REPACK"));
+    static final boolean REPACK_BY_DEFAULT = repack(true);
+
+    /**
+     * Whether to repack: ARBOR_REPACK=0 never, ARBOR_REPACK=1 always, and otherwise as the caller wants (a
+     * long-running user yes, a one-shot command no: see {@link LlamaModel#loadForOneShot}).
+     */
+    static boolean repack(boolean wanted) {
+        String v = System.getenv("ARBOR_REPACK");
+        return v == null || v.isBlank() ? wanted : !"0".equals(v.strip());
+    }
 
     CpuBackend(int threads) {
         this(threads, REPACK_BY_DEFAULT);
     }
+
+    /** Whether BF16/F32 weights are repacked at their first use. */
+    boolean repacks() { return repack; }
 
     /** With repack false, BF16 and F32 weights are read in place as F16 ones are. */
     CpuBackend(int threads, boolean repack) {

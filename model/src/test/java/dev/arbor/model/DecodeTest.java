@@ -11,6 +11,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** KV-cache decode and batching against the full forward. */
 class DecodeTest {
@@ -103,6 +104,17 @@ class DecodeTest {
                 float[] next = inPlace.step(s, tokens[5]);
                 assertThat(Goldens.maxRel(next, Arrays.copyOfRange(a, 5 * v, 6 * v))).as(name).isLessThanOrEqualTo(5e-6);
             }
+        }
+    }
+
+    /** One-shot commands read the weights in place (repacking costs them more than it saves); long-running users repack. */
+    @Test
+    void oneShotLoadsReadWeightsInPlace() {
+        assumeTrue(System.getenv("ARBOR_REPACK") == null, "ARBOR_REPACK overrides the choice");
+        try (Checkpoint ck = Goldens.open("gqa_bf16"); LlamaModel oneShot = LlamaModel.loadForOneShot(ck, 2);
+             LlamaModel served = LlamaModel.load(ck, 2)) {
+            assertThat(((CpuBackend) oneShot.backend()).repacks()).isFalse();
+            assertThat(((CpuBackend) served.backend()).repacks()).isTrue();
         }
     }
 
