@@ -18,8 +18,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * (several products that share A, {@link #multiplyStacked}, are one run of columns).
  * For each block, B is packed into NR-wide micro-panels (KC × NR floats, contiguous) that all threads share (each
  * panel packed once, by whichever thread needs it first, so there is one barrier per block), and the output is
- * cut into tasks (row blocks of up to {@link #MC} rows, further split into ranges of micro-panels
- * when there are few rows). A task packs its rows of A into a per-thread buffer, then runs an MR × NR
+ * cut into tasks (row blocks of up to {@link #MC} rows, or {@link #PACKED_MC} for weights packed beforehand,
+ * further split into ranges of micro-panels when there are few rows). A task packs its rows of A into a per-thread buffer, then runs an MR × NR
  * register-blocked micro-kernel (MR × 2 vectors of accumulators) over every micro-tile of its block: the B
  * micro-panel (32 KB with 512-bit vectors) stays in L1 while the A block (128 KB) streams from L2.
  * Packing copies contiguous runs wherever the layout allows (A untransposed is packed row by row, A transposed

@@ -127,8 +127,8 @@ public final class LlamaModel implements AutoCloseable {
      * {@link #load(ModelSource, int)} for a single short job (one {@code generate} or {@code logits} run): BF16/F32
      * weights are read in place instead of repacked. Repacking pays off over many prompts and tokens, but a fresh
      * process first pays to fault in the copy (about 1 s per 512 MiB on the development VM): one-shot
-     * {@code generate} of 16 tokens took 4.6–4.8 s repacked against 3.2–3.7 s in place for the small bf16 model,
-     * 6.1–8.2 against 4.0–4.3 s for smol bf16 (BENCHMARKS.md). ARBOR_REPACK=1 repacks anyway.
+     * {@code generate} of 16 tokens took 4.5–4.8 s repacked against 3.4–3.9 s in place for the small bf16 model,
+     * 6.7–7.0 against 4.5–4.7 s for smol bf16 (BENCHMARKS.md, session 10). ARBOR_REPACK=1 repacks anyway.
      */
     public static LlamaModel loadForOneShot(ModelSource src, int threads) {
         if (threads < 1) throw new ArborException("The number of threads must be at least 1.");
