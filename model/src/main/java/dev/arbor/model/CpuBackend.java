@@ -35,9 +35,9 @@ final class CpuBackend implements Backend {
     /** Per-thread output panel of a decode row. */
     private final float[][] rowOut;
     /**
-     * Whether BF16/F32 weights are repacked. Repacking copies the weights once: a one-shot command then starts
-     * later (bsmall `generate` +0.5–0.6 s, smol bf16 +1.5–1.8 s on the development VM, where fresh memory costs
-     * ~2 s a GB to fault in).
+     * Whether BF16/F32 weights are repacked. Repacking copies the weights once, which a long-running user earns
+     * back and a one-shot command does not (fresh memory costs ~2 s a GB to fault in on the development VM; see
+     * {@link LlamaModel#loadForOneShot}).
      */
     private final boolean repack;
 

@@ -59,12 +59,9 @@ public final class LlamaModel implements AutoCloseable {
     private final float attentionScale;
     private Workspace workspace;
 
-    private LlamaModel(ModelSource src, int threads) {
-        this(src, threads, CpuBackend.REPACK_BY_DEFAULT);
-    }
-
-    /** A model whose BF16/F32 weights are read in place (repack false) rather than repacked. */
+    /** A model whose BF16/F32 weights are repacked at first use, or read in place (repack false). */
     LlamaModel(ModelSource src, int threads, boolean repack) {
+        if (threads < 1) throw new ArborException("The number of threads must be at least 1.");
         this.where = src.describe();
         LlamaConfig cfg = src.requireConfig();
         cfg.requireLlama(where);
@@ -119,8 +116,7 @@ public final class LlamaModel implements AutoCloseable {
      * @throws ArborException with one sentence naming what is wrong
      */
     public static LlamaModel load(ModelSource src, int threads) {
-        if (threads < 1) throw new ArborException("The number of threads must be at least 1.");
-        return new LlamaModel(src, threads);
+        return new LlamaModel(src, threads, CpuBackend.REPACK_BY_DEFAULT);
     }
 
     /**
@@ -131,7 +127,6 @@ public final class LlamaModel implements AutoCloseable {
      * 6.7–7.0 against 4.5–4.7 s for smol bf16 (BENCHMARKS.md, session 10). ARBOR_REPACK=1 repacks anyway.
      */
     public static LlamaModel loadForOneShot(ModelSource src, int threads) {
-        if (threads < 1) throw new ArborException("The number of threads must be at least 1.");
         return new LlamaModel(src, threads, CpuBackend.repack(false));
     }
 

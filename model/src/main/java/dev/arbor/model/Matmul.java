@@ -18,7 +18,7 @@ import java.util.Arrays;
 /**
  * y = x·Wᵀ for decode rows of activations x [T, K] (F32; one row per sequence) and a weight W [N, K] in its
  * stored dtype, read in place from its (memory-mapped) segment. The engine uses it for weights it does not
- * repack ({@link PackedWeights}): F16 ones, and all of them under ARBOR_REPACK=0.
+ * repack ({@link PackedWeights}): F16 ones, and all of them in one-shot commands or under ARBOR_REPACK=0.
  *
  * <p>Decode is bound by memory bandwidth, so the kernel streams W one row at a time, front to back:
  * one sequential stream per thread is what the hardware prefetchers serve best. (Kernels that read
