@@ -133,6 +133,9 @@ final class BenchCommand implements Callable<Integer> {
             if (bandwidth == null) readNanos += MachineLimits.weightReadNanos(m);
         }
         probe(m, limits, pk, PROBES);
+        // their caches go to the next run's sequences, as a server's finished requests' go to the next requests
+        s.release();
+        fresh.release();
         if (r == null) return;
         r.promptTps[i] = prompt.length / ((t1 - t0) / 1e9);
         r.contextTps[i] = genTokens / ((t2 - t1) / 1e9);

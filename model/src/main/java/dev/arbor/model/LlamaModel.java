@@ -58,6 +58,8 @@ public final class LlamaModel implements AutoCloseable {
     private final List<Integer> eosIds;
     private final float attentionScale;
     private Workspace workspace;
+    /** Caches released by finished sequences, for new ones. */
+    final KvCachePool kvCaches;
 
     /** A model whose BF16/F32 weights are repacked at first use, or read in place (repack false). */
     LlamaModel(ModelSource src, int threads, boolean repack) {
@@ -76,6 +78,7 @@ public final class LlamaModel implements AutoCloseable {
         eps = cfg.rmsNormEps();
         rope = new Rope(cfg, where);
         attentionScale = (float) (1.0 / Math.sqrt(headDim));
+        kvCaches = new KvCachePool(numLayers, kvHeads, headDim);
         if ((long) vocab * hidden > Integer.MAX_VALUE || (long) ffn * hidden > Integer.MAX_VALUE
                 || (long) heads * headDim * hidden > Integer.MAX_VALUE) {
             throw new ArborException(where + ": a weight matrix has more than 2^31 elements, which the CPU engine does not support.");
@@ -237,8 +240,8 @@ public final class LlamaModel implements AutoCloseable {
 
     Backend backend() { return backend; }
 
-    /** A new, empty sequence for this model. */
-    public Sequence newSequence() { return new Sequence(this, numLayers, kvHeads, headDim); }
+    /** A new, empty sequence for this model ({@link Sequence#release} it when done, for the next one to reuse). */
+    public Sequence newSequence() { return new Sequence(this, kvCaches, numLayers, kvHeads, headDim); }
 
     /**
      * Runs the kinds of step a server runs (a short and a long prompt, one sequence decoding, batches of
@@ -275,10 +278,12 @@ public final class LlamaModel implements AutoCloseable {
      * read in place), decode alone and in batches of 2, 3 and 4.
      */
     private void warmUpRound(int[] ids, int shortPrompt) {
-        Sequence alone = newSequence();
+        Sequence alone = newSequence(), longOne = newSequence();
         step(alone, Arrays.copyOf(ids, shortPrompt));
         for (int i = 0; i < WARM_DECODE; i++) step(alone, ids[i]);
-        step(newSequence(), ids);
+        step(longOne, ids);
+        alone.release();
+        longOne.release();
         for (int batch = 2; batch <= 4; batch++) {
             List<Sequence> seqs = new ArrayList<>();
             List<int[]> tokens = new ArrayList<>();
@@ -287,12 +292,18 @@ public final class LlamaModel implements AutoCloseable {
                 tokens.add(new int[]{ids[j]});
             }
             for (int i = 0; i < WARM_DECODE / 2; i++) step(seqs, tokens);
+            seqs.forEach(Sequence::release);
         }
     }
 
     /** Logits at every position of a fresh sequence, row-major [T, vocab]. */
     public float[] logits(int[] tokens) {
-        return forward(List.of(newSequence()), List.of(tokens), true)[0];
+        Sequence s = newSequence();
+        try {
+            return forward(List.of(s), List.of(tokens), true)[0];
+        } finally {
+            s.release();
+        }
     }
 
     /**

@@ -12,14 +12,17 @@ package dev.arbor.model;
  */
 public final class Sequence {
     final LlamaModel owner;
+    /** Where the cache comes from and goes back to (the owner's). */
+    private final KvCachePool caches;
     final int headDim;
     int capacity;                // positions the arrays hold
     float[][][] keys;            // [layer][kv head][d · capacity + position]
     float[][][] values;          // [layer][kv head][position · head_dim + d]
     int length;
 
-    Sequence(LlamaModel owner, int layers, int kvHeads, int headDim) {
+    Sequence(LlamaModel owner, KvCachePool caches, int layers, int kvHeads, int headDim) {
         this.owner = owner;
+        this.caches = caches;
         this.headDim = headDim;
         this.keys = new float[layers][kvHeads][0];
         this.values = new float[layers][kvHeads][0];
@@ -30,6 +33,19 @@ public final class Sequence {
 
     /** Forgets every position; the cache memory is kept for reuse. */
     public void reset() { length = 0; }
+
+    /**
+     * Forgets every position and gives the cache memory back to the model, for its next sequences
+     * (a fresh cache is tens of megabytes of new arrays, see {@link KvCachePool}). The sequence stays
+     * usable: it starts empty and takes a cache again when fed.
+     */
+    public void release() {
+        if (capacity > 0) caches.give(new KvCachePool.Cache(capacity, keys, values));
+        keys = new float[keys.length][keys.length == 0 ? 0 : keys[0].length][0];
+        values = new float[values.length][values.length == 0 ? 0 : values[0].length][0];
+        capacity = 0;
+        length = 0;
+    }
 
     /** Keeps the first n positions only (e.g. to roll back a speculative or rejected step). */
     public void truncate(int n) {
@@ -80,15 +96,17 @@ public final class Sequence {
         // whole vectors of positions, so that attention may read whole vectors of keys past the last
         int lanes = Attention.LANES;
         int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), lanes) * lanes;
+        KvCachePool.Cache next = caches.take(cap);
         for (int l = 0; l < keys.length; l++) {
             for (int g = 0; g < keys[l].length; g++) {
-                float[] old = keys[l][g], kt = new float[headDim * cap];
                 // the transposed keys' row stride is the capacity, so each row moves
-                for (int d = 0; d < headDim && capacity > 0; d++) System.arraycopy(old, d * capacity, kt, d * cap, length);
-                keys[l][g] = kt;
-                values[l][g] = java.util.Arrays.copyOf(values[l][g], cap * headDim);
+                for (int d = 0; d < headDim; d++) System.arraycopy(keys[l][g], d * capacity, next.keys()[l][g], d * next.capacity(), length);
+                System.arraycopy(values[l][g], 0, next.values()[l][g], 0, length * headDim);
             }
         }
-        capacity = cap;
+        if (capacity > 0) caches.give(new KvCachePool.Cache(capacity, keys, values));
+        keys = next.keys();
+        values = next.values();
+        capacity = next.capacity();
     }
 }

@@ -129,7 +129,7 @@ class AttentionTest {
             for (int[] shape : new int[][]{{15, 5}, {8, 1}, {4, 4}}) {
                 int heads = shape[0], kvHeads = shape[1];
                 for (int pos : new int[]{5, 256, 300, 700}) {
-                    Sequence s = new Sequence(null, 1, kvHeads, hd);
+                    Sequence s = new Sequence(null, new KvCachePool(1, kvHeads, hd), 1, kvHeads, hd);
                     s.ensureCapacity(pos + 1, 1 << 20);
                     for (int g = 0; g < kvHeads; g++) {
                         for (int i = 0; i < s.keys[0][g].length; i++) s.keys[0][g][i] = (float) r.nextGaussian();

@@ -46,6 +46,60 @@ class DecodeTest {
     }
 
     /**
+     * A released sequence's cache serves the next sequence: a long prompt's cache, its values still in the arrays,
+     * is taken by a shorter prompt (and a cache outgrown by decoding goes back to the pool), and every logit is the
+     * bit pattern a model that never reused a cache gives.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"gqa_bf16", "mqa_f16_3sh"})
+    void aReleasedCacheServesTheNextSequenceWithTheSameResults(String name) {
+        int[] tokens = Goldens.tokens(name);
+        try (Checkpoint ck = Goldens.open(name); LlamaModel reusing = LlamaModel.load(ck, 2); LlamaModel fresh = LlamaModel.load(ck, 2)) {
+            Sequence first = reusing.newSequence();
+            reusing.step(first, Arrays.copyOfRange(tokens, 3, 40));
+            long bytes = first.cacheBytes();
+            assertThat(reusing.kvCaches.freeBytes()).isZero();
+            first.release();
+            assertThat(first.length()).isZero();
+            assertThat(first.cacheBytes()).isZero();
+            assertThat(reusing.kvCaches.freeBytes()).isEqualTo(bytes);
+
+            Sequence second = reusing.newSequence(), alone = fresh.newSequence();
+            float[] got = reusing.step(second, Arrays.copyOf(tokens, 7)), want = fresh.step(alone, Arrays.copyOf(tokens, 7));
+            assertThat(reusing.kvCaches.freeBytes()).as("the released cache was taken").isZero();
+            assertThat(second.cacheBytes()).isEqualTo(bytes);
+            assertThat(got).isEqualTo(want);
+            // decode past the cache's capacity (64 positions): the sequence moves to a larger cache, the old goes back
+            for (int t = 7; t < 70; t++) {
+                got = reusing.step(second, tokens[t % tokens.length]);
+                want = fresh.step(alone, tokens[t % tokens.length]);
+                assertThat(got).as("position %d", t).isEqualTo(want);
+            }
+            assertThat(reusing.kvCaches.freeBytes()).as("the outgrown cache").isEqualTo(bytes);
+            // and a released sequence can be fed again, from empty
+            second.release();
+            assertThat(reusing.step(second, Arrays.copyOf(tokens, 5))).isEqualTo(fresh.step(fresh.newSequence(), Arrays.copyOf(tokens, 5)));
+        }
+    }
+
+    @Test
+    void thePoolKeepsNoMoreThanItsLimitAndHandsOutTheSmallestCacheThatFits() {
+        KvCachePool pool = new KvCachePool(2, 3, 4, 8L * 4 * 2 * 3 * 192);   // room for 192 positions
+        KvCachePool.Cache a = pool.take(64), b = pool.take(128), c = pool.take(96);
+        assertThat(a.keys()[1][2]).hasSize(4 * 64);
+        assertThat(a.values()[1][2]).hasSize(4 * 64);
+        pool.give(b);
+        pool.give(a);
+        assertThat(pool.freeBytes()).isEqualTo(a.bytes() + b.bytes());
+        pool.give(c);   // would pass the limit: dropped
+        assertThat(pool.freeBytes()).isEqualTo(a.bytes() + b.bytes());
+        assertThat(pool.take(60)).isSameAs(a);
+        assertThat(pool.take(65)).isSameAs(b);
+        assertThat(pool.take(10)).isNotIn(a, b, c);
+        assertThat(pool.freeBytes()).isZero();
+    }
+
+    /**
      * The JIT warm-up runs whole rounds on scratch sequences and leaves nothing behind: a sequence decoded
      * across it gives the bits it gives without it, and a zero budget runs nothing.
      */

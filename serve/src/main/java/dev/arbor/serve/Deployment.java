@@ -64,6 +64,7 @@ final class Deployment {
             Sequence s = m.newSequence();
             Integer bos = tok.bosId();
             m.step(s, bos != null ? bos : 0);
+            s.release();
             long t0 = System.nanoTime();
             if (!warmUp.isZero()) {
                 m.warmUp(warmUp);

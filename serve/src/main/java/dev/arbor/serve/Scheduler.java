@@ -172,6 +172,7 @@ final class Scheduler implements AutoCloseable {
 
     /** A job leaves the system: its slot, its cache and its hold on the deployment go. */
     private void end(Job j) {
+        if (j.seq != null) j.seq.release();   // its cache serves a later request
         j.seq = null;
         inSystem.decrementAndGet();
         j.deployment.release();

@@ -55,6 +55,7 @@ public final class Generator {
             if (text.stopped()) reason = Generation.FinishReason.STOP_STRING;
         }
         long t2 = System.nanoTime();
+        seq.release();
         return new Generation(Arrays.copyOf(out, n), text == null ? "" : text.text(), reason, t1 - t0, t2 - t1);
     }
 
