@@ -7,7 +7,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Causal softmax attention of one query head against the cached keys and values of its kv head
- * (the layout of {@link Sequence}: keys transposed [d][capacity], values [position][d]):
+ * (the layout of {@link Sequence}: keys in blocks of {@link #KEY_BLOCK} positions, each block transposed
+ * [d][KEY_BLOCK], see {@link #keyAt}; values [position][d]):
  * out = Σ_s softmax_s(q·k_s · scale) · v_s over positions s = 0..pos.
  *
  * <p>Scores: lanes are positions, so q·k for a vector of positions is one FMA per dimension, in
@@ -23,17 +24,35 @@ final class Attention {
 
     private static final VectorSpecies<Float> V = Matmul.W;
     private static final int L = V.length();
-    /** Lanes of the attention vectors: the cache's capacity and the score rows are multiples of it. */
+    /** Lanes of the attention vectors: the score rows are multiples of it. */
     static final int LANES = L;
+    /**
+     * Positions per block of cached keys (two vectors), a multiple of which the cache's capacity is. Within a block
+     * the keys are transposed, [d][KEY_BLOCK], so that the scores of a vector of positions are one FMA per dimension;
+     * the blocks follow one another, so that a run of positions is one contiguous run of memory. Keys transposed over
+     * the whole capacity ([d][capacity]) made the scores read head_dim streams a capacity apart, which the hardware
+     * prefetchers did not follow: a 512-row prompt's scores ran at 103–127 GFLOP/s on one thread, 171–177 over
+     * blocks (PackedKProbe, same bits).
+     */
+    static final int KEY_BLOCK = 2 * L;
+
+    /** Index of dimension d of the key at position pos in a key cache of head_dim hd. */
+    static int keyAt(int d, int pos, int hd) {
+        return keyBlockStart(pos, hd) + d * KEY_BLOCK;
+    }
+
+    /** Index of dimension 0 of the key at position pos (its block's start plus its place in the block). */
+    private static int keyBlockStart(int pos, int hd) {
+        return (pos / KEY_BLOCK) * KEY_BLOCK * hd + pos % KEY_BLOCK;
+    }
 
     /**
-     * One query head q[qo, qo+hd) at absolute position pos against kt (transposed keys, row
-     * stride cap) and v; scores is scratch of at least pos+1 floats; the result goes to out[oo, oo+hd).
+     * One query head q[qo, qo+hd) at absolute position pos against kt (keys in blocks, {@link #keyAt}) and v; scores is scratch of at least pos+1 floats; the result goes to out[oo, oo+hd).
      */
-    static void attend(float[] q, int qo, float[] kt, int cap, float[] v, int hd, int pos, float scale,
+    static void attend(float[] q, int qo, float[] kt, float[] v, int hd, int pos, float scale,
                        float[] scores, float[] out, int oo) {
         int n = pos + 1;
-        scoresFrom(q, qo, kt, cap, hd, n, scale, scores);
+        scoresFrom(q, qo, kt, hd, n, scale, scores);
         float inv = softmaxUnnormalised(scores, 0, n);
         weightedSumFrom(scores, 0, n, v, hd, 0, inv, out, oo);
     }
@@ -46,15 +65,15 @@ final class Attention {
      * its result to out[at[j] …] (q and out are laid out alike). Each output is computed in
      * exactly the order {@link #attend} uses, so the two give the same bits.
      */
-    static void attend4(float[] q, int[] at, float[] kt, int cap, float[] v, int hd, float scale,
+    static void attend4(float[] q, int[] at, float[] kt, float[] v, int hd, float scale,
                         float[] scores, int stride, float[] out) {
         int n0 = at[4] + 1, n1 = at[5] + 1, n2 = at[6] + 1, n3 = at[7] + 1;
         int common = Math.min(Math.min(n0, n1), Math.min(n2, n3));
         // Scores for all four over whole vectors of positions up to the longest: a query's extra
         // positions (cached, but after it) are computed and ignored; the cache's capacity is a
-        // multiple of L, so they are inside it.
+        // multiple of KEY_BLOCK, so they are inside it.
         int longest = Math.max(Math.max(n0, n1), Math.max(n2, n3));
-        scores4(q, at, kt, cap, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
+        scores4(q, at, kt, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
         for (int j = 0; j < 4; j++) {
             int n = at[4 + j] + 1;
             scores[j * stride + n] = softmaxUnnormalised(scores, j * stride, n);   // 1/Σ, kept just after the scores
@@ -68,14 +87,14 @@ final class Attention {
      * the same bits as {@link #attend} for every query. Its kernels repeat the four-query ones with more accumulators
      * on purpose: accumulators in an array, or passed to a shared helper C2 does not inline, are boxed.
      */
-    static void attend8(float[] q, int[] at, float[] kt, int cap, float[] v, int hd, float scale,
+    static void attend8(float[] q, int[] at, float[] kt, float[] v, int hd, float scale,
                         float[] scores, int stride, float[] out) {
         int common = Integer.MAX_VALUE, longest = 0;
         for (int j = 0; j < 8; j++) {
             common = Math.min(common, at[8 + j] + 1);
             longest = Math.max(longest, at[8 + j] + 1);
         }
-        scores8(q, at, kt, cap, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
+        scores8(q, at, kt, hd, Math.ceilDiv(longest, L) * L, scale, scores, stride);
         for (int j = 0; j < 8; j++) {
             int n = at[8 + j] + 1;
             scores[j * stride + n] = softmaxUnnormalised(scores, j * stride, n);
@@ -84,14 +103,14 @@ final class Attention {
     }
 
     /** scores[j·stride + s] = (q_j·k_s)·scale for the eight queries and s in [0, n), n a multiple of L. */
-    private static void scores8(float[] q, int[] at, float[] kt, int cap, int hd, int n, float scale, float[] scores, int stride) {
+    private static void scores8(float[] q, int[] at, float[] kt, int hd, int n, float scale, float[] scores, int stride) {
         int q0 = at[0], q1 = at[1], q2 = at[2], q3 = at[3], q4 = at[4], q5 = at[5], q6 = at[6], q7 = at[7];
         int s = 0;
         for (; s + 2 * L <= n; s += 2 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0,
                     f0 = a0, f1 = a0, g0 = a0, g1 = a0, h0 = a0, h1 = a0, i0 = a0, i1 = a0;
             for (int d = 0; d < hd; d++) {
-                int o = d * cap + s;
+                int o = s * hd + d * KEY_BLOCK;   // s starts a block
                 FloatVector k0 = FloatVector.fromArray(V, kt, o), k1 = FloatVector.fromArray(V, kt, o + L);
                 FloatVector x = FloatVector.broadcast(V, q[q0 + d]);
                 a0 = x.fma(k0, a0); a1 = x.fma(k1, a1);
@@ -121,8 +140,9 @@ final class Attention {
         }
         for (; s < n; s += L) {
             FloatVector a = FloatVector.zero(V), b = a, c = a, e = a, f = a, g = a, h = a, i = a;
+            int base = keyBlockStart(s, hd);
             for (int d = 0; d < hd; d++) {
-                FloatVector k = FloatVector.fromArray(V, kt, d * cap + s);
+                FloatVector k = FloatVector.fromArray(V, kt, base + d * KEY_BLOCK);
                 a = FloatVector.broadcast(V, q[q0 + d]).fma(k, a);
                 b = FloatVector.broadcast(V, q[q1 + d]).fma(k, b);
                 c = FloatVector.broadcast(V, q[q2 + d]).fma(k, c);
@@ -228,13 +248,13 @@ final class Attention {
     }
 
     /** scores[j·stride + s] = (q_j·k_s)·scale for the four queries and s in [0, n), n a multiple of L. */
-    private static void scores4(float[] q, int[] at, float[] kt, int cap, int hd, int n, float scale, float[] scores, int stride) {
+    private static void scores4(float[] q, int[] at, float[] kt, int hd, int n, float scale, float[] scores, int stride) {
         int q0 = at[0], q1 = at[1], q2 = at[2], q3 = at[3];
         int s = 0;
         for (; s + 2 * L <= n; s += 2 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
             for (int d = 0; d < hd; d++) {
-                int o = d * cap + s;
+                int o = s * hd + d * KEY_BLOCK;   // s starts a block
                 FloatVector k0 = FloatVector.fromArray(V, kt, o), k1 = FloatVector.fromArray(V, kt, o + L);
                 FloatVector x = FloatVector.broadcast(V, q[q0 + d]);
                 a0 = x.fma(k0, a0); a1 = x.fma(k1, a1);
@@ -252,8 +272,9 @@ final class Attention {
         }
         for (; s < n; s += L) {
             FloatVector a = FloatVector.zero(V), b = a, c = a, e = a;
+            int base = keyBlockStart(s, hd);
             for (int d = 0; d < hd; d++) {
-                FloatVector k = FloatVector.fromArray(V, kt, d * cap + s);
+                FloatVector k = FloatVector.fromArray(V, kt, base + d * KEY_BLOCK);
                 a = FloatVector.broadcast(V, q[q0 + d]).fma(k, a);
                 b = FloatVector.broadcast(V, q[q1 + d]).fma(k, b);
                 c = FloatVector.broadcast(V, q[q2 + d]).fma(k, c);
@@ -347,18 +368,18 @@ final class Attention {
     }
 
     /** scores[s] = (q·k_s)·scale for s in [0, n). */
-    private static void scoresFrom(float[] q, int qo, float[] kt, int cap, int hd, int n, float scale, float[] scores) {
+    private static void scoresFrom(float[] q, int qo, float[] kt, int hd, int n, float scale, float[] scores) {
         int s = 0;
         // four vectors of positions at a time: four independent FMA chains hide the FMA latency
         for (; s + 4 * L <= n; s += 4 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, a2 = a0, a3 = a0;
             for (int d = 0; d < hd; d++) {
                 FloatVector qd = FloatVector.broadcast(V, q[qo + d]);
-                int o = d * cap + s;
+                int o = s * hd + d * KEY_BLOCK, o2 = o + KEY_BLOCK * hd;   // two blocks, s starts the first
                 a0 = qd.fma(FloatVector.fromArray(V, kt, o), a0);
                 a1 = qd.fma(FloatVector.fromArray(V, kt, o + L), a1);
-                a2 = qd.fma(FloatVector.fromArray(V, kt, o + 2 * L), a2);
-                a3 = qd.fma(FloatVector.fromArray(V, kt, o + 3 * L), a3);
+                a2 = qd.fma(FloatVector.fromArray(V, kt, o2), a2);
+                a3 = qd.fma(FloatVector.fromArray(V, kt, o2 + L), a3);
             }
             a0.mul(scale).intoArray(scores, s);
             a1.mul(scale).intoArray(scores, s + L);
@@ -367,14 +388,16 @@ final class Attention {
         }
         for (; s + L <= n; s += L) {
             FloatVector a = FloatVector.zero(V);
-            for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s), a);
+            int base = keyBlockStart(s, hd);
+            for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, base + d * KEY_BLOCK), a);
             a.mul(scale).intoArray(scores, s);
         }
         if (s < n) {
             // the last n − s positions, lanes past n masked off: a scalar chain per position would wait on the FMA latency
             VectorMask<Float> m = V.indexInRange(s, n);
             FloatVector a = FloatVector.zero(V);
-            for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, d * cap + s, m), a);
+            int base = keyBlockStart(s, hd);
+            for (int d = 0; d < hd; d++) a = FloatVector.broadcast(V, q[qo + d]).fma(FloatVector.fromArray(V, kt, base + d * KEY_BLOCK, m), a);
             a.mul(scale).intoArray(scores, s, m);
         }
     }

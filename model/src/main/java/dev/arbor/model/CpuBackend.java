@@ -220,7 +220,7 @@ final class CpuBackend implements Backend {
             int g = j / group;
             if (count == 1) {
                 int o = r * qStride + j * headDim;
-                Attention.attend(q, o, s.keys[l][g], s.capacity, s.values[l][g], headDim, rowPos[r], scale, scores[thread], out, o);
+                Attention.attend(q, o, s.keys[l][g], s.values[l][g], headDim, rowPos[r], scale, scores[thread], out, o);
                 return;
             }
             int width = count <= 4 ? 4 : 8;
@@ -230,8 +230,8 @@ final class CpuBackend implements Backend {
                 a[i] = qRow[x] * qStride + qHead[x] * headDim;
                 a[width + i] = rowPos[qRow[x]];
             }
-            if (width == 4) Attention.attend4(q, a, s.keys[l][g], s.capacity, s.values[l][g], headDim, scale, scores[thread], stride, out);
-            else Attention.attend8(q, a, s.keys[l][g], s.capacity, s.values[l][g], headDim, scale, scores[thread], stride, out);
+            if (width == 4) Attention.attend4(q, a, s.keys[l][g], s.values[l][g], headDim, scale, scores[thread], stride, out);
+            else Attention.attend8(q, a, s.keys[l][g], s.values[l][g], headDim, scale, scores[thread], stride, out);
         });
     }
 

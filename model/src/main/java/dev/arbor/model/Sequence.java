@@ -6,9 +6,10 @@ package dev.arbor.model;
  * {@link LlamaModel#step}. Not thread-safe; a sequence belongs to one model.
  *
  * <p>The cache is kept per layer and per kv head, laid out for the attention kernels
- * ({@link Attention}): keys transposed, [head_dim][capacity], so that the scores of many positions
- * are one vector FMA per dimension with no horizontal sums; values [capacity][head_dim], so that
- * the weighted sum reads whole rows.
+ * ({@link Attention}): keys in blocks of {@link Attention#KEY_BLOCK} positions, each block
+ * transposed, [head_dim][KEY_BLOCK], so that the scores of many positions are one vector FMA per
+ * dimension with no horizontal sums, and consecutive positions are consecutive memory; values
+ * [capacity][head_dim], so that the weighted sum reads whole rows.
  */
 public final class Sequence {
     final LlamaModel owner;
@@ -16,7 +17,7 @@ public final class Sequence {
     private final KvCachePool caches;
     final int headDim;
     int capacity;                // positions the arrays hold
-    float[][][] keys;            // [layer][kv head][d · capacity + position]
+    float[][][] keys;            // [layer][kv head][Attention.keyAt(d, position, head_dim)]
     float[][][] values;          // [layer][kv head][position · head_dim + d]
     int length;
 
@@ -65,7 +66,7 @@ public final class Sequence {
      * rowSeq[r], position rowPos[r], kv head g at k[r·kvHeads·headDim + g·headDim …] and likewise
      * in v). Rows are taken in runs of consecutive positions of one sequence (a prompt segment is
      * one run), so each run finds its cache arrays once; keys are transposed in blocks of rows, a
-     * dimension at a time, so that the stores run along a cache row and the rows read stay in L1.
+     * dimension at a time, so that the stores run along a key block's row and the rows read stay in L1.
      */
     static void put(Sequence[] rowSeq, int[] rowPos, int r0, int r1, int l, float[] k, float[] v, int kvHeads, int headDim) {
         int kv = kvHeads * headDim;
@@ -79,8 +80,8 @@ public final class Sequence {
                 for (int b = r; b < end; b += PUT_BLOCK) {
                     int be = Math.min(end, b + PUT_BLOCK);
                     for (int d = 0; d < headDim; d++) {
-                        int src = g * headDim + d, dst = d * s.capacity + p0 - r;
-                        for (int i = b; i < be; i++) keys[dst + i] = k[i * kv + src];
+                        int src = g * headDim + d;
+                        for (int i = b; i < be; i++) keys[Attention.keyAt(d, p0 + i - r, headDim)] = k[i * kv + src];
                     }
                 }
             }
@@ -93,14 +94,14 @@ public final class Sequence {
 
     void ensureCapacity(int positions, int max) {
         if (capacity >= positions) return;
-        // whole vectors of positions, so that attention may read whole vectors of keys past the last
-        int lanes = Attention.LANES;
-        int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), lanes) * lanes;
+        // whole blocks of keys, so that attention may read whole vectors of keys past the last
+        int block = Attention.KEY_BLOCK;
+        int cap = Math.ceilDiv(Math.min(max, Math.max(positions, Math.max(64, 2 * capacity))), block) * block;
         KvCachePool.Cache next = caches.take(cap);
         for (int l = 0; l < keys.length; l++) {
             for (int g = 0; g < keys[l].length; g++) {
-                // the transposed keys' row stride is the capacity, so each row moves
-                for (int d = 0; d < headDim; d++) System.arraycopy(keys[l][g], d * capacity, next.keys()[l][g], d * next.capacity(), length);
+                // the keys' blocks do not depend on the capacity: the used ones are one run
+                System.arraycopy(keys[l][g], 0, next.keys()[l][g], 0, Math.ceilDiv(length, block) * block * headDim);
                 System.arraycopy(values[l][g], 0, next.values()[l][g], 0, length * headDim);
             }
         }

@@ -24,7 +24,7 @@ class AttentionTest {
         return x;
     }
 
-    /** Random transposed keys and values of one kv head (CAP positions), the scale, and a score stride for MAX_POS. */
+    /** Random keys (in blocks, Attention.keyAt) and values of one kv head (CAP positions), the scale, and a score stride for MAX_POS. */
     private record Cache(float[] kt, float[] v, float scale, int stride) {
         static final int CAP = 256, MAX_POS = 200;
     }
@@ -42,11 +42,30 @@ class AttentionTest {
         }
     }
 
+    /** The key layout: blocks of KEY_BLOCK positions one after another, each [d][KEY_BLOCK]; every slot used once. */
+    @Test void keysLieInBlocksOfPositionsEachTransposed() {
+        int kb = Attention.KEY_BLOCK, hd = 24, cap = 3 * kb;
+        assertThat(kb).isEqualTo(2 * Attention.LANES);
+        assertThat(Attention.keyAt(0, 0, hd)).isZero();
+        assertThat(Attention.keyAt(0, 1, hd)).isEqualTo(1);
+        assertThat(Attention.keyAt(1, 0, hd)).isEqualTo(kb);
+        assertThat(Attention.keyAt(0, kb, hd)).isEqualTo(kb * hd);
+        assertThat(Attention.keyAt(hd - 1, 2 * kb + 5, hd)).isEqualTo(2 * kb * hd + (hd - 1) * kb + 5);
+        boolean[] used = new boolean[cap * hd];
+        for (int p = 0; p < cap; p++) {
+            for (int d = 0; d < hd; d++) {
+                int i = Attention.keyAt(d, p, hd);
+                assertThat(used[i]).as("position %d d %d", p, d).isFalse();
+                used[i] = true;
+            }
+        }
+    }
+
     @Test void fourQueriesGiveTheBitsOfOneAtATimeAndMatchF64() {
         SplittableRandom r = new SplittableRandom(7);
         for (int hd : HEAD_DIMS) {
             Cache cache = cache(r, hd);
-            int cap = Cache.CAP, maxPos = Cache.MAX_POS, stride = cache.stride();
+            int maxPos = Cache.MAX_POS, stride = cache.stride();
             float[] kt = cache.kt(), v = cache.v();
             float scale = cache.scale();
             for (int[] pos : UNITS) {
@@ -54,16 +73,16 @@ class AttentionTest {
                 for (int i = 0; i < q.length; i++) q[i] = (float) (2 * r.nextGaussian());
                 int[] at = {0, hd, 2 * hd, 3 * hd, pos[0], pos[1], pos[2], pos[3]};
                 float[] four = new float[4 * hd];
-                Attention.attend4(q, at, kt, cap, v, hd, scale, new float[4 * stride], stride, four);
+                Attention.attend4(q, at, kt, v, hd, scale, new float[4 * stride], stride, four);
                 // a unit of three queries, padded as CpuBackend pads it: the last query again, in the same output slot
                 int[] three = {0, hd, 2 * hd, 2 * hd, pos[0], pos[1], pos[2], pos[2]};
                 float[] padded = new float[4 * hd];
-                Attention.attend4(q, three, kt, cap, v, hd, scale, new float[4 * stride], stride, padded);
+                Attention.attend4(q, three, kt, v, hd, scale, new float[4 * stride], stride, padded);
                 assertSameBits(padded, four, 3 * hd, hd, "padded unit of four");
                 for (int j = 0; j < 4; j++) {
                     float[] one = new float[4 * hd];
-                    Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
-                    double[] want = reference(q, j * hd, kt, cap, v, hd, pos[j], scale);
+                    Attention.attend(q, j * hd, kt, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
+                    double[] want = reference(q, j * hd, kt, v, hd, pos[j], scale);
                     for (int d = 0; d < hd; d++) {
                         assertThat(Float.floatToIntBits(four[j * hd + d])).as("hd %d pos %d d %d", hd, pos[j], d)
                                 .isEqualTo(Float.floatToIntBits(one[j * hd + d]));
@@ -85,7 +104,7 @@ class AttentionTest {
         SplittableRandom r = new SplittableRandom(9);
         for (int hd : HEAD_DIMS) {
             Cache cache = cache(r, hd);
-            int cap = Cache.CAP, maxPos = Cache.MAX_POS, stride = cache.stride();
+            int maxPos = Cache.MAX_POS, stride = cache.stride();
             float[] kt = cache.kt(), v = cache.v();
             float scale = cache.scale();
             for (int[] pos : UNITS8) {
@@ -97,7 +116,7 @@ class AttentionTest {
                     at[8 + j] = pos[j];
                 }
                 float[] eight = new float[8 * hd];
-                Attention.attend8(q, at, kt, cap, v, hd, scale, new float[8 * stride], stride, eight);
+                Attention.attend8(q, at, kt, v, hd, scale, new float[8 * stride], stride, eight);
                 // a unit of six, padded as CpuBackend pads it: the last query again, in the same output slot
                 int[] six = at.clone();
                 for (int j = 6; j < 8; j++) {
@@ -105,11 +124,11 @@ class AttentionTest {
                     six[8 + j] = six[13];
                 }
                 float[] padded = new float[8 * hd];
-                Attention.attend8(q, six, kt, cap, v, hd, scale, new float[8 * stride], stride, padded);
+                Attention.attend8(q, six, kt, v, hd, scale, new float[8 * stride], stride, padded);
                 assertSameBits(padded, eight, 6 * hd, hd, "padded unit of eight");
                 for (int j = 0; j < 8; j++) {
                     float[] one = new float[8 * hd];
-                    Attention.attend(q, j * hd, kt, cap, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
+                    Attention.attend(q, j * hd, kt, v, hd, pos[j], scale, new float[maxPos + 1], one, j * hd);
                     for (int d = 0; d < hd; d++) {
                         assertThat(Float.floatToIntBits(eight[j * hd + d])).as("hd %d pos %d d %d", hd, pos[j], d)
                                 .isEqualTo(Float.floatToIntBits(one[j * hd + d]));
@@ -144,7 +163,7 @@ class AttentionTest {
                     for (int j = 0; j < heads; j++) {
                         float[] one = new float[heads * hd];
                         int g = j / (heads / kvHeads);
-                        Attention.attend(q, j * hd, s.keys[0][g], s.capacity, s.values[0][g], hd, pos, scale, new float[pos + 1], one, j * hd);
+                        Attention.attend(q, j * hd, s.keys[0][g], s.values[0][g], hd, pos, scale, new float[pos + 1], one, j * hd);
                         for (int d = 0; d < hd; d++) {
                             assertThat(Float.floatToIntBits(out[j * hd + d])).as("hd %d heads %d/%d pos %d head %d d %d", hd, heads, kvHeads, pos, j, d)
                                     .isEqualTo(Float.floatToIntBits(one[j * hd + d]));
@@ -156,12 +175,12 @@ class AttentionTest {
     }
 
     /** Softmax attention of one query over positions 0..pos in f64, from the same cache layout. */
-    private static double[] reference(float[] q, int qo, float[] kt, int cap, float[] v, int hd, int pos, float scale) {
+    private static double[] reference(float[] q, int qo, float[] kt, float[] v, int hd, int pos, float scale) {
         double[] s = new double[pos + 1];
         double max = Double.NEGATIVE_INFINITY;
         for (int p = 0; p <= pos; p++) {
             double a = 0;
-            for (int d = 0; d < hd; d++) a += (double) q[qo + d] * kt[d * cap + p];
+            for (int d = 0; d < hd; d++) a += (double) q[qo + d] * kt[Attention.keyAt(d, p, hd)];
             s[p] = a * scale;
             max = Math.max(max, s[p]);
         }
