@@ -16,7 +16,7 @@ import java.util.List;
  * an eighth of the heap, at most 1 GiB, by default, dropping what does not fit.
  */
 final class KvCachePool {
-    /** One cache: per layer and kv head, transposed keys [head_dim][capacity] and values [capacity][head_dim]. */
+    /** One cache: per layer and kv head, keys in blocks ({@link Attention#keyAt}) and values [capacity][head_dim]. */
     record Cache(int capacity, float[][][] keys, float[][][] values) {
         long bytes() {
             long b = 0;
