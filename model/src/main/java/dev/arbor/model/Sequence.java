@@ -65,8 +65,10 @@ public final class Sequence {
      * Stores the keys and values of layer l for rows [r0, r1) of a batch (row r: sequence
      * rowSeq[r], position rowPos[r], kv head g at k[r·kvHeads·headDim + g·headDim …] and likewise
      * in v). Rows are taken in runs of consecutive positions of one sequence (a prompt segment is
-     * one run), so each run finds its cache arrays once; keys are transposed in blocks of rows, a
-     * dimension at a time, so that the stores run along a key block's row and the rows read stay in L1.
+     * one run), so each run finds its cache arrays once. A row's keys are read in order and written a
+     * key-block row apart, into lines that stay in L1 across the block's positions: one layer of a
+     * 512-row prompt (12 kv heads of 64) took 322–350 µs this way, 795–854 µs transposing a dimension
+     * at a time over blocks of 16 rows (PutRope2Probe, one thread, same result).
      */
     static void put(Sequence[] rowSeq, int[] rowPos, int r0, int r1, int l, float[] k, float[] v, int kvHeads, int headDim) {
         int kv = kvHeads * headDim;
@@ -76,21 +78,16 @@ public final class Sequence {
             while (end < r1 && rowSeq[end] == s && rowPos[end] == p0 + (end - r)) end++;
             for (int g = 0; g < kvHeads; g++) {
                 float[] values = s.values[l][g], keys = s.keys[l][g];
-                for (int i = r; i < end; i++) System.arraycopy(v, i * kv + g * headDim, values, (p0 + i - r) * headDim, headDim);
-                for (int b = r; b < end; b += PUT_BLOCK) {
-                    int be = Math.min(end, b + PUT_BLOCK);
-                    for (int d = 0; d < headDim; d++) {
-                        int src = g * headDim + d;
-                        for (int i = b; i < be; i++) keys[Attention.keyAt(d, p0 + i - r, headDim)] = k[i * kv + src];
-                    }
+                for (int i = r; i < end; i++) {
+                    int src = i * kv + g * headDim, position = p0 + i - r;
+                    System.arraycopy(v, src, values, position * headDim, headDim);
+                    int dst = Attention.keyAt(0, position, headDim);
+                    for (int d = 0; d < headDim; d++) keys[dst + d * Attention.KEY_BLOCK] = k[src + d];
                 }
             }
             r = end;
         }
     }
-
-    /** Rows transposed together into the keys: their head_dim-wide slices stay in L1 across the dimensions. */
-    private static final int PUT_BLOCK = 16;
 
     void ensureCapacity(int positions, int max) {
         if (capacity >= positions) return;
