@@ -153,7 +153,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     private int trainBench(PrintWriter out) {
-        int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        int t = EngineArgs.threads(threads);
         double trainPeak = peak != null ? peak : 202;
         try (ModelSource src = ModelRefs.open(model, store.location())) {
             var b = dev.arbor.train.Trainer.benchmark(src, batch, seq, 1, repeats, t);

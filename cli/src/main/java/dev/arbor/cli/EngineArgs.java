@@ -11,6 +11,11 @@ import java.util.Arrays;
 final class EngineArgs {
     private EngineArgs() {}
 
+    /** --threads as given, or every available processor. */
+    static int threads(Integer given) {
+        return given != null ? given : Runtime.getRuntime().availableProcessors();
+    }
+
     /** "1,2,3" or "1 2 3" to ids. */
     static int[] parseTokens(String s) {
         String t = s.trim();

@@ -47,7 +47,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Override public Integer call() throws Exception {
         PrintWriter out = new PrintWriter(System.out, true);
         try (ModelSource src = ModelRefs.open(model, store.location());
-             LlamaModel m = LlamaModel.loadForOneShot(src, threads == null ? Runtime.getRuntime().availableProcessors() : threads)) {
+             LlamaModel m = LlamaModel.loadForOneShot(src, EngineArgs.threads(threads))) {
             Tokenizer tok = null;
             if (input.prompt != null || chat || src.sideFile("tokenizer.json").isPresent()) tok = EngineArgs.tokenizer(src);
             try {

@@ -34,7 +34,7 @@ final class LogitsCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         try (ModelSource src = ModelRefs.open(model, store.location());
-             LlamaModel m = LlamaModel.loadForOneShot(src, threads == null ? Runtime.getRuntime().availableProcessors() : threads)) {
+             LlamaModel m = LlamaModel.loadForOneShot(src, EngineArgs.threads(threads))) {
             int[] ids;
             if (input.tokens != null) {
                 ids = EngineArgs.parseTokens(input.tokens);

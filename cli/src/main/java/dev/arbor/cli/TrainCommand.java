@@ -169,7 +169,7 @@ final class TrainCommand implements Callable<Integer> {
         return new Trainer.Settings(n, batch, seq, accum, lr, lrVector != null ? lrVector : lr, minLr != null ? minLr : lr / 10,
                 schedule, warmup != null ? warmup : Math.min(100, n / 10), decayFraction, weightDecay, decayNorms,
                 beta1, beta2, adamEps, clip, ramp, evalEvery > 0 ? evalEvery : (int) n, evalBatches, saveEvery, seed, valFraction,
-                threads != null ? threads : Runtime.getRuntime().availableProcessors(), saveDtype);
+                EngineArgs.threads(threads), saveDtype);
     }
 
     /** The ramp length recorded by the last growth in growth.json, else 100. */

@@ -204,6 +204,9 @@ public final class Gemm implements AutoCloseable {
 
         int panels() { return firstPanel[n.length]; }
 
+        /** Rows of A per task: {@link #PACKED_MC} for weights packed beforehand, else {@link #MC}. */
+        int rowBlock() { return packed != null ? PACKED_MC : MC; }
+
         /** The product that panel q belongs to. */
         int product(int q) { return productOf[q]; }
     }
@@ -252,7 +255,7 @@ public final class Gemm implements AutoCloseable {
         // Output tasks: balanced row blocks (multiples of MR), split further into ranges of micro-panels when there
         // are too few row blocks for TASKS_PER_THREAD tasks a thread (dynamic claiming then evens out threads that
         // the OS delays). The split only decides who computes a tile, never how.
-        int rowBlocks = ceilDiv(m, o.packed != null ? PACKED_MC : MC);
+        int rowBlocks = ceilDiv(m, o.rowBlock());
         int mc = roundUp(ceilDiv(m, rowBlocks), MR);
         for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
             int panels = Math.min(NC / NR, o.panels() - g0);
@@ -295,7 +298,7 @@ public final class Gemm implements AutoCloseable {
                     for (int q = 0; q < panels; q++) pb.pack(q);
                 }
                 boolean add = accumulate || pc > 0;
-                int mc = o.packed != null ? PACKED_MC : MC;
+                int mc = o.rowBlock();
                 for (int i0 = 0; i0 < m; i0 += mc) {
                     int rows = Math.min(mc, m - i0);
                     packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a);

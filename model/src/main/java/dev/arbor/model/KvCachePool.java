@@ -18,7 +18,10 @@ import java.util.List;
 final class KvCachePool {
     /** One cache: per layer and kv head, keys in blocks ({@link Attention#keyAt}) and values [capacity][head_dim]. */
     record Cache(int capacity, float[][][] keys, float[][][] values) {
-        long bytes() {
+        long bytes() { return bytes(keys); }
+
+        /** Bytes of a cache with these keys (and values of the same size). */
+        static long bytes(float[][][] keys) {
             long b = 0;
             for (float[][] layer : keys) for (float[] k : layer) b += 8L * k.length;
             return b;

@@ -25,7 +25,7 @@ public final class Sequence {
         this.owner = owner;
         this.caches = caches;
         this.headDim = headDim;
-        this.keys = new float[layers][kvHeads][0];
+        this.keys = new float[layers][kvHeads][0];   // no cache until fed
         this.values = new float[layers][kvHeads][0];
     }
 
@@ -42,8 +42,9 @@ public final class Sequence {
      */
     public void release() {
         if (capacity > 0) caches.give(new KvCachePool.Cache(capacity, keys, values));
-        keys = new float[keys.length][keys.length == 0 ? 0 : keys[0].length][0];
-        values = new float[values.length][values.length == 0 ? 0 : values[0].length][0];
+        int layers = keys.length, kvHeads = layers == 0 ? 0 : keys[0].length;
+        keys = new float[layers][kvHeads][0];
+        values = new float[layers][kvHeads][0];
         capacity = 0;
         length = 0;
     }
@@ -55,11 +56,7 @@ public final class Sequence {
     }
 
     /** Bytes of cache currently allocated. */
-    public long cacheBytes() {
-        long b = 0;
-        for (float[][] layer : keys) for (float[] k : layer) b += 8L * k.length;
-        return b;
-    }
+    public long cacheBytes() { return KvCachePool.Cache.bytes(keys); }
 
     /**
      * Stores the keys and values of layer l for rows [r0, r1) of a batch (row r: sequence
