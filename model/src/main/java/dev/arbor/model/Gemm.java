@@ -18,15 +18,19 @@ import java.util.concurrent.locks.ReentrantLock;
  * (several products that share A, {@link #multiplyStacked}, are one run of columns).
  * For each block, B is packed into NR-wide micro-panels (KC × NR floats, contiguous) that all threads share (each
  * panel packed once, by whichever thread needs it first, so there is one barrier per block), and the output is
- * cut into tasks (row blocks of up to {@link #MC} rows, or {@link #PACKED_MC} for weights packed beforehand,
- * further split into ranges of micro-panels when there are few rows). A task packs its rows of A into a per-thread buffer, then runs an MR × NR
- * register-blocked micro-kernel (MR × 2 vectors of accumulators) over every micro-tile of its block: the B
- * micro-panel (32 KB with 512-bit vectors) stays in L1 while the A block (128 KB) streams from L2.
+ * cut into tasks (row blocks of up to {@link #MC} rows, further split into ranges of micro-panels when there are few
+ * rows). A task packs its rows of A into a per-thread buffer, then runs an MR × NR register-blocked micro-kernel
+ * (MR × 2 vectors of accumulators) over every micro-tile of its block: the B micro-panel (32 KB with 512-bit
+ * vectors) stays in L1 while the A block (128 KB) streams from L2.
  * Packing copies contiguous runs wherever the layout allows (A untransposed is packed row by row, A transposed
  * column by column, so both are plain copies); only the transposed B of the forward pass needs a scalar transpose,
  * done once per product and amortised over all m rows. Buffers are reused: no allocation per call beyond a few
- * small objects. A model's weights are packed once ({@link PackedWeights}) and not per call; each task then copies
- * the micro-panels it uses into one contiguous buffer (BF16 widened on the way).
+ * small objects.
+ *
+ * <p>A model's weights are packed once ({@link PackedWeights}) and not per call. Their products need no barrier per
+ * k block: each task (row block of {@link #PACKED_MC} × range of micro-panels) runs all k blocks of its outputs,
+ * summing into a contiguous block of its own, and copies each micro-panel it uses into one buffer (BF16 widened on
+ * the way); see {@link #gemmPacked}.
  *
  * <p>Determinism: every C element is computed the same way whatever the thread count or the task split: for each
  * k block in order, one fused multiply-add chain over that block's p in order, starting from 0, then added to C
@@ -64,6 +68,11 @@ public final class Gemm implements AutoCloseable {
     static final int PACKED_MC = 2 * MC;
     /** Column block of B packed at once (KC × NC floats = 4 MB, shared by the threads, lives in L3). */
     static final int NC = 4096;
+    /**
+     * Most bytes of C one task of a product with weights packed beforehand computes: its C block stays in the 1 MB
+     * L2 next to the 256 KB A block from one k block to the next.
+     */
+    static final long C_BLOCK_BYTES = 256 << 10;
     /** Products smaller than this (m·n·k) run on the calling thread: waking the pool would cost more. */
     private static final long PARALLEL_MIN_WORK = 1L << 20;
     /** Output tasks wanted per thread and k block, for load balance on a busy machine. */
@@ -204,9 +213,6 @@ public final class Gemm implements AutoCloseable {
 
         int panels() { return firstPanel[n.length]; }
 
-        /** Rows of A per task: {@link #PACKED_MC} for weights packed beforehand, else {@link #MC}. */
-        int rowBlock() { return packed != null ? PACKED_MC : MC; }
-
         /** The product that panel q belongs to. */
         int product(int q) { return productOf[q]; }
     }
@@ -239,34 +245,52 @@ public final class Gemm implements AutoCloseable {
 
     /** Buffers of one thread: a packed A block, a scratch C tile, and (workspace 0 / serial use) a packed B panel. */
     private static final class Workspace {
-        final float[] a = new float[Math.max(MC, PACKED_MC) * KC];
+        final float[] a = new float[MC * KC];
         final float[] tile = new float[MR * NR];
         /** A micro-panel of packed weights, copied out (BF16: widened). */
         final float[] panel = new float[KC * NR];
         float[] b = new float[0];
 
+        /** Packed A shared by the threads of one product with weights packed beforehand (workspace 0). */
+        float[] sharedA = new float[0];
+
         float[] b(int size) {
             if (b.length < size) b = new float[size];
             return b;
         }
+
+        /** A task's sums for its block of C (products with weights packed beforehand). */
+        float[] cBlock = new float[0];
+
+        float[] cBlock(int size) {
+            if (cBlock.length < size) cBlock = new float[size];
+            return cBlock;
+        }
+
+        float[] sharedA(int size) {
+            if (sharedA.length < size) sharedA = new float[size];
+            return sharedA;
+        }
     }
 
     private void gemmParallel(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
+        if (o.packed != null) {
+            gemmPacked(m, k, a, aOff, lda, o, null);
+            return;
+        }
         // Output tasks: balanced row blocks (multiples of MR), split further into ranges of micro-panels when there
         // are too few row blocks for TASKS_PER_THREAD tasks a thread (dynamic claiming then evens out threads that
         // the OS delays). The split only decides who computes a tile, never how.
-        int rowBlocks = ceilDiv(m, o.rowBlock());
+        int rowBlocks = ceilDiv(m, MC);
         int mc = roundUp(ceilDiv(m, rowBlocks), MR);
         for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
             int panels = Math.min(NC / NR, o.panels() - g0);
             int colSplits = Math.max(1, Math.min(panels, ceilDiv(TASKS_PER_THREAD * threads, rowBlocks)));
-            float[] bp = o.packed != null ? null : workspaces[0].b(panels * NR * KC);
+            float[] bp = workspaces[0].b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
                 // one barrier per k block: B's micro-panels are packed inside the tasks, by whichever thread needs
                 // one first, so packing is shared out without a separate phase
-                PackedB pb = o.packed != null
-                        ? new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, null, false)
-                        : new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, true);
+                PackedB pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, true);
                 boolean add = accumulate || pc > 0;
                 parallelFor(rowBlocks * colSplits, (task, t) -> {
                     int block = task / colSplits, split = task % colSplits;
@@ -275,34 +299,97 @@ public final class Gemm implements AutoCloseable {
                     int rows = Math.min(mc, m - i0);
                     int q0 = split * panels / colSplits, q1 = (split + 1) * panels / colSplits;
                     Workspace ws = workspaces[t];
-                    packA(a, aOff, lda, transA, i0, rows, pb.pc, pb.kc, ws.a);
+                    packA(a, aOff, lda, transA, i0, rows, pb.pc, pb.kc, ws.a, 0);
                     // row blocks start at different micro-panels so that threads rarely wait on each other's packing
                     int first = q0 + (int) ((long) block * (q1 - q0) / rowBlocks);
-                    macroKernel(ws.a, transA, i0, rows, pb, q0, q1, first, add, ws);
+                    macroKernel(ws.a, 0, transA, i0, rows, pb, q0, q1, first, add, ws);
                 });
             }
         }
     }
 
-    private static void gemmSerial(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate,
-                                   Workspace ws) {
+    /**
+     * Products with weights packed beforehand ({@link #multiplyStacked(int, int, float[], int, int, PackedWeights,
+     * float[][], int[])}), on the pool or (serial != null) on the calling thread. No B panel needs packing, so each
+     * task runs every k block of its output block itself, with no barrier between k blocks, and sums into a contiguous
+     * block of its own ({@link #C_BLOCK_BYTES} at most, in L2), written to C once at the end. Adding each k block's
+     * tiles into C itself cost a quarter of a small model's prompt products: C's rows are a power of two of floats
+     * apart in the gate/up products (2048), so a column of tiles fell into a few cache sets, and each k block swept all
+     * of C. A is packed once per product into a buffer the tasks share, each (row block, k block) by the first task
+     * that needs it. Each tile is still summed k block by k block in order from 0: the same bits as {@link #multiply}.
+     */
+    private void gemmPacked(int m, int k, float[] a, int aOff, int lda, Outputs o, Workspace serial) {
+        int rowBlocks = ceilDiv(m, PACKED_MC);
+        int mc = roundUp(ceilDiv(m, rowBlocks), MR);
+        int kBlocks = ceilDiv(k, KC), panels = o.panels();
+        int panelsPerTask = (int) Math.max(1, C_BLOCK_BYTES / ((long) mc * NR * Float.BYTES));
+        int wanted = serial != null ? 1 : ceilDiv(TASKS_PER_THREAD * threads, rowBlocks);
+        int colSplits = Math.min(panels, Math.max(ceilDiv(panels, panelsPerTask), wanted));
+        float[] ap = (serial != null ? serial : workspaces[0]).sharedA(rowBlocks * kBlocks * mc * KC);
+        PackOnce aPacked = new PackOnce(rowBlocks * kBlocks);
+        IndexBody task = (index, t) -> {
+            int block = index / colSplits, split = index % colSplits;
+            int i0 = block * mc;
+            if (i0 >= m) return;
+            int rows = Math.min(mc, m - i0), padded = roundUp(rows, MR);
+            int q0 = split * panels / colSplits, q1 = (split + 1) * panels / colSplits;
+            Workspace ws = serial != null ? serial : workspaces[t];
+            float[] sums = ws.cBlock(panelsPerTask * mc * NR);
+            for (int kb = 0; kb < kBlocks; kb++) {
+                int pc = kb * KC, kc = Math.min(KC, k - pc), aBlock = block * kBlocks + kb, at = aBlock * mc * KC;
+                aPacked.ensure(aBlock, () -> packA(a, aOff, lda, false, i0, rows, pc, kc, ap, at));
+                for (int q = q0; q < q1; q++) {
+                    // copied (BF16: widened) into one contiguous buffer once for all the task's rows: F32 read in
+                    // place (its rows a group's row apart) measured no faster, and widening BF16 inside the
+                    // micro-kernel cost it a quarter of its speed (PrepackProbe, q/k/v and gate/up of the small model)
+                    o.packed.copyPanel(q, pc, kc, ws.panel);
+                    int column = (q - q0) * padded * NR;   // this panel's sums, rows [i0, i0 + padded)
+                    for (int ir = 0; ir < padded; ir += MR) {
+                        if (kb == 0) {
+                            // 0 + t is t (a chain from +0 never ends at -0): the first block's tile is the sums
+                            kernel(false, kc, ap, at + ir * KC, ws.panel, 0, sums, column + ir * NR);
+                        } else {
+                            kernel(false, kc, ap, at + ir * KC, ws.panel, 0, ws.tile, 0);
+                            addTile(ws.tile, sums, column + ir * NR);
+                        }
+                    }
+                }
+            }
+            for (int q = q0; q < q1; q++) {
+                int j = o.product(q), col0 = (q - o.firstPanel[j]) * NR, cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
+                for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
+                    System.arraycopy(sums, from, o.c[j], to, cols);
+                }
+            }
+        };
+        if (serial != null) for (int index = 0; index < rowBlocks * colSplits; index++) task.run(index, 0);
+        else parallelFor(rowBlocks * colSplits, task);
+    }
+
+    /** sums[at …] += tile, an MR × NR tile. */
+    private static void addTile(float[] tile, float[] sums, int at) {
+        for (int i = 0; i < MR * NR; i += V) {
+            FloatVector.fromArray(S, sums, at + i).add(FloatVector.fromArray(S, tile, i)).intoArray(sums, at + i);
+        }
+    }
+
+    private void gemmSerial(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate,
+                            Workspace ws) {
+        if (o.packed != null) {
+            gemmPacked(m, k, a, aOff, lda, o, ws);
+            return;
+        }
         for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
             int panels = Math.min(NC / NR, o.panels() - g0);
-            float[] bp = o.packed != null ? null : ws.b(panels * NR * KC);
+            float[] bp = ws.b(panels * NR * KC);
             for (int pc = 0; pc < k; pc += KC) {
-                PackedB pb;
-                if (o.packed != null) {
-                    pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, null, false);
-                } else {
-                    pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, false);
-                    for (int q = 0; q < panels; q++) pb.pack(q);
-                }
+                PackedB pb = new PackedB(o, pc, Math.min(KC, k - pc), g0, panels, bp, false);
+                for (int q = 0; q < panels; q++) pb.pack(q);
                 boolean add = accumulate || pc > 0;
-                int mc = o.rowBlock();
-                for (int i0 = 0; i0 < m; i0 += mc) {
-                    int rows = Math.min(mc, m - i0);
-                    packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a);
-                    macroKernel(ws.a, transA, i0, rows, pb, 0, panels, 0, add, ws);
+                for (int i0 = 0; i0 < m; i0 += MC) {
+                    int rows = Math.min(MC, m - i0);
+                    packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a, 0);
+                    macroKernel(ws.a, 0, transA, i0, rows, pb, 0, panels, 0, add, ws);
                 }
             }
         }
@@ -313,12 +400,11 @@ public final class Gemm implements AutoCloseable {
      * MR-row panels of the packed A block (rows [i0, i0+rows) of C). The B micro-panel is the inner loop's invariant,
      * so it stays in L1 (or L2) while A panels stream past it.
      */
-    private static void macroKernel(float[] ap, boolean colA, int i0, int rows, PackedB pb, int q0, int q1, int first,
+    private static void macroKernel(float[] ap, int apOff, boolean colA, int i0, int rows, PackedB pb, int q0, int q1, int first,
                                     boolean add, Workspace ws) {
         int addC = add ? 1 : 0, kc = pb.kc;
         float[] tile = ws.tile;
         Outputs o = pb.o;
-        PackedWeights packed = o.packed;
         for (int s = q0; s < q1; s++) {
             int q = first + (s - q0);
             if (q >= q1) q -= q1 - q0;
@@ -327,18 +413,8 @@ public final class Gemm implements AutoCloseable {
             int cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
             float[] c = o.c[j];
             int cBase = o.cOff[j] + i0 * ldc + col0;
-            float[] bp = pb.bp;
-            int bi = q * kc * NR;
-            if (packed != null) {
-                // copied (BF16: widened) into one contiguous buffer once for all the task's rows: F32 read in place
-                // (its rows a group's row apart) measured no faster, and widening BF16 inside the micro-kernel
-                // cost it a quarter of its speed (PrepackProbe, q/k/v and gate/up of the small model)
-                packed.copyPanel(g, pb.pc, kc, ws.panel);
-                bp = ws.panel;
-                bi = 0;
-            }
             for (int ir = 0; ir < rows; ir += MR) {
-                kernel(colA, kc, ap, ir * KC, bp, bi, tile);
+                kernel(colA, kc, ap, apOff + ir * KC, pb.bp, q * kc * NR, tile, 0);
                 updateC(tile, c, cBase + ir * ldc, ldc, Math.min(MR, rows - ir), cols, addC);
             }
         }
@@ -350,13 +426,13 @@ public final class Gemm implements AutoCloseable {
      * cannot compile these methods at all (too many virtual registers), and a profile-driven branch that flips late
      * would send C2's code back to the interpreter, where vector code runs a thousand times slower.
      */
-    private static void kernel(boolean colA, int kc, float[] a, int ai, float[] b, int bi, float[] tile) {
+    private static void kernel(boolean colA, int kc, float[] a, int ai, float[] b, int bi, float[] tile, int to) {
         if (MR == 8) {   // constant-folded
-            if (colA) kernelColA8(kc, a, ai, b, bi, tile);
-            else kernelRowA8(kc, a, ai, b, bi, tile);
+            if (colA) kernelColA8(kc, a, ai, b, bi, tile, to);
+            else kernelRowA8(kc, a, ai, b, bi, tile, to);
         } else {
-            if (colA) kernelColA4(kc, a, ai, b, bi, tile);
-            else kernelRowA4(kc, a, ai, b, bi, tile);
+            if (colA) kernelColA4(kc, a, ai, b, bi, tile, to);
+            else kernelRowA4(kc, a, ai, b, bi, tile, to);
         }
     }
 
@@ -385,37 +461,20 @@ public final class Gemm implements AutoCloseable {
      * is packed once, on first use, by whichever thread gets there first; the others wait for it (a few microseconds).
      */
     private static final class PackedB {
-        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
         final Outputs o;
         final float[] bp;
         final int pc, kc, g0;
-        private final AtomicIntegerArray state;
+        /** Which panels are packed, when the threads share them; null when the caller packs them all itself. */
+        private final PackOnce packing;
 
         PackedB(Outputs o, int pc, int kc, int g0, int panels, float[] bp, boolean shared) {
             this.o = o;
             this.pc = pc; this.kc = kc; this.g0 = g0; this.bp = bp;
-            this.state = shared ? new AtomicIntegerArray(panels) : null;
+            this.packing = shared ? new PackOnce(panels) : null;
         }
 
         void ensurePacked(int q) {
-            if (state == null || state.get(q) == READY) return;
-            if (state.compareAndSet(q, TODO, PACKING)) {
-                try {
-                    pack(q);
-                } catch (Throwable e) {
-                    state.set(q, FAILED);
-                    throw e;
-                }
-                state.set(q, READY);   // publishes the packed panel
-                return;
-            }
-            for (int spins = 0; ; spins++) {
-                int s = state.get(q);
-                if (s == READY) return;
-                if (s == FAILED) throw new IllegalStateException("packing a panel of B failed on another thread");
-                if (spins < 10_000) Thread.onSpinWait();
-                else Thread.yield();   // the packer may have been descheduled
-            }
+            if (packing != null) packing.ensure(q, () -> pack(q));
         }
 
         /**
@@ -454,23 +513,55 @@ public final class Gemm implements AutoCloseable {
     }
 
     /**
+     * Pieces of a packing that the threads of one product share (B's panels, or A's blocks): each packed once, on
+     * first use, by whichever thread gets there first; the others wait for it (a few microseconds).
+     */
+    private static final class PackOnce {
+        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
+        private final AtomicIntegerArray state;
+
+        PackOnce(int pieces) { state = new AtomicIntegerArray(pieces); }
+
+        void ensure(int piece, Runnable pack) {
+            if (state.get(piece) == READY) return;
+            if (state.compareAndSet(piece, TODO, PACKING)) {
+                try {
+                    pack.run();
+                } catch (Throwable e) {
+                    state.set(piece, FAILED);
+                    throw e;
+                }
+                state.set(piece, READY);   // publishes the packed piece
+                return;
+            }
+            for (int spins = 0; ; spins++) {
+                int s = state.get(piece);
+                if (s == READY) return;
+                if (s == FAILED) throw new IllegalStateException("packing a piece of an operand failed on another thread");
+                if (spins < 10_000) Thread.onSpinWait();
+                else Thread.yield();   // the packer may have been descheduled
+            }
+        }
+    }
+
+    /**
      * Packs rows [i0, i0+rows) × k range [pc, pc+kc) of A into MR-row panels of ap (panel at ir*KC), zero-padding
      * the last panel. Untransposed A is copied row by row (row r of a panel at r*KC, consecutive p adjacent: plain
      * copies, no transpose). Transposed A is copied column by column (the MR values of one p adjacent), reading each
      * source row (fixed p) once, sequentially, rather than striding through memory panel by panel.
      */
-    private static void packA(float[] a, int aOff, int lda, boolean transA, int i0, int rows, int pc, int kc, float[] ap) {
+    private static void packA(float[] a, int aOff, int lda, boolean transA, int i0, int rows, int pc, int kc, float[] ap, int apOff) {
         int padded = roundUp(rows, MR);
         if (!transA) {
             for (int r = 0; r < padded; r++) {
-                int dst = r * KC;
+                int dst = apOff + r * KC;
                 if (r < rows) System.arraycopy(a, aOff + (i0 + r) * lda + pc, ap, dst, kc);
                 else Arrays.fill(ap, dst, dst + kc, 0f);
             }
         } else {
             int full = rows - rows % MR;
             for (int p = 0; p < kc; p++) {
-                int src = aOff + (pc + p) * lda + i0, dst = p * MR;
+                int src = aOff + (pc + p) * lda + i0, dst = apOff + p * MR;
                 for (int ir = 0; ir < full; ir += MR, src += MR, dst += MR * KC) {
                     for (int r = 0; r < MR; r++) ap[dst + r] = a[src + r];
                 }
@@ -489,7 +580,7 @@ public final class Gemm implements AutoCloseable {
     // Micro-kernels: an MR x NR tile from kc rank-1 updates, the accumulators held in registers
 
     /** 8 × 2V kernel (AVX-512: 16 accumulators of the 32 registers), A packed row by row (row r at ai + r*KC). */
-    private static void kernelRowA8(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+    private static void kernelRowA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         for (int p = 0; p < kc; p++) {
@@ -506,18 +597,18 @@ public final class Gemm implements AutoCloseable {
             ai += 1;
             bi += NR;
         }
-        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
-        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
-        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
-        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
-        c40.intoArray(t, 4 * NR); c41.intoArray(t, 4 * NR + V);
-        c50.intoArray(t, 5 * NR); c51.intoArray(t, 5 * NR + V);
-        c60.intoArray(t, 6 * NR); c61.intoArray(t, 6 * NR + V);
-        c70.intoArray(t, 7 * NR); c71.intoArray(t, 7 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
+        c40.intoArray(t, to + 4 * NR); c41.intoArray(t, to + 4 * NR + V);
+        c50.intoArray(t, to + 5 * NR); c51.intoArray(t, to + 5 * NR + V);
+        c60.intoArray(t, to + 6 * NR); c61.intoArray(t, to + 6 * NR + V);
+        c70.intoArray(t, to + 7 * NR); c71.intoArray(t, to + 7 * NR + V);
     }
 
     /** 8 × 2V kernel, A packed column by column (the 8 values of one p adjacent). */
-    private static void kernelColA8(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+    private static void kernelColA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         for (int p = 0; p < kc; p++) {
@@ -534,18 +625,18 @@ public final class Gemm implements AutoCloseable {
             ai += 8;
             bi += NR;
         }
-        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
-        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
-        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
-        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
-        c40.intoArray(t, 4 * NR); c41.intoArray(t, 4 * NR + V);
-        c50.intoArray(t, 5 * NR); c51.intoArray(t, 5 * NR + V);
-        c60.intoArray(t, 6 * NR); c61.intoArray(t, 6 * NR + V);
-        c70.intoArray(t, 7 * NR); c71.intoArray(t, 7 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
+        c40.intoArray(t, to + 4 * NR); c41.intoArray(t, to + 4 * NR + V);
+        c50.intoArray(t, to + 5 * NR); c51.intoArray(t, to + 5 * NR + V);
+        c60.intoArray(t, to + 6 * NR); c61.intoArray(t, to + 6 * NR + V);
+        c70.intoArray(t, to + 7 * NR); c71.intoArray(t, to + 7 * NR + V);
     }
 
     /** 4 × 2V kernel for 16-register machines (AVX2: 8 accumulators), A packed row by row. */
-    private static void kernelRowA4(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+    private static void kernelRowA4(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00;
         for (int p = 0; p < kc; p++) {
@@ -558,14 +649,14 @@ public final class Gemm implements AutoCloseable {
             ai += 1;
             bi += NR;
         }
-        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
-        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
-        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
-        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
     }
 
     /** 4 × 2V kernel, A packed column by column. */
-    private static void kernelColA4(int kc, float[] a, int ai, float[] b, int bi, float[] t) {
+    private static void kernelColA4(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00;
         for (int p = 0; p < kc; p++) {
@@ -578,10 +669,10 @@ public final class Gemm implements AutoCloseable {
             ai += 4;
             bi += NR;
         }
-        c00.intoArray(t, 0); c01.intoArray(t, 0 + V);
-        c10.intoArray(t, 1 * NR); c11.intoArray(t, 1 * NR + V);
-        c20.intoArray(t, 2 * NR); c21.intoArray(t, 2 * NR + V);
-        c30.intoArray(t, 3 * NR); c31.intoArray(t, 3 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
     }
 
 
