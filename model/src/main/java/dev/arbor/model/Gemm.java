@@ -315,8 +315,8 @@ public final class Gemm implements AutoCloseable {
      * block of its own ({@link #C_BLOCK_BYTES} at most, in L2), written to C once at the end. Adding each k block's
      * tiles into C itself cost a quarter of a small model's prompt products: C's rows are a power of two of floats
      * apart in the gate/up products (2048), so a column of tiles fell into a few cache sets, and each k block swept all
-     * of C. A is packed once per product into a buffer the tasks share, each (row block, k block) by the first task
-     * that needs it. Each tile is still summed k block by k block in order from 0: the same bits as {@link #multiply}.
+     * of C. A is packed once per product, first, into a buffer the tasks share.
+     * Each tile is still summed k block by k block in order from 0: the same bits as {@link #multiply}.
      */
     private void gemmPacked(int m, int k, float[] a, int aOff, int lda, Outputs o, Workspace serial) {
         int rowBlocks = ceilDiv(m, PACKED_MC);
@@ -326,44 +326,59 @@ public final class Gemm implements AutoCloseable {
         int wanted = serial != null ? 1 : ceilDiv(TASKS_PER_THREAD * threads, rowBlocks);
         int colSplits = Math.min(panels, Math.max(ceilDiv(panels, panelsPerTask), wanted));
         float[] ap = (serial != null ? serial : workspaces[0]).sharedA(rowBlocks * kBlocks * mc * KC);
-        PackOnce aPacked = new PackOnce(rowBlocks * kBlocks);
-        IndexBody task = (index, t) -> {
-            int block = index / colSplits, split = index % colSplits;
-            int i0 = block * mc;
-            if (i0 >= m) return;
-            int rows = Math.min(mc, m - i0), padded = roundUp(rows, MR);
-            int q0 = split * panels / colSplits, q1 = (split + 1) * panels / colSplits;
-            Workspace ws = serial != null ? serial : workspaces[t];
-            float[] sums = ws.cBlock(panelsPerTask * mc * NR);
-            for (int kb = 0; kb < kBlocks; kb++) {
-                int pc = kb * KC, kc = Math.min(KC, k - pc), aBlock = block * kBlocks + kb, at = aBlock * mc * KC;
-                aPacked.ensure(aBlock, () -> packA(a, aOff, lda, false, i0, rows, pc, kc, ap, at));
-                for (int q = q0; q < q1; q++) {
-                    // copied (BF16: widened) into one contiguous buffer once for all the task's rows: F32 read in
-                    // place (its rows a group's row apart) measured no faster, and widening BF16 inside the
-                    // micro-kernel cost it a quarter of its speed (PrepackProbe, q/k/v and gate/up of the small model)
-                    o.packed.copyPanel(q, pc, kc, ws.panel);
-                    int column = (q - q0) * padded * NR;   // this panel's sums, rows [i0, i0 + padded)
-                    for (int ir = 0; ir < padded; ir += MR) {
-                        if (kb == 0) {
-                            // 0 + t is t (a chain from +0 never ends at -0): the first block's tile is the sums
-                            kernel(false, kc, ap, at + ir * KC, ws.panel, 0, sums, column + ir * NR);
-                        } else {
-                            kernel(false, kc, ap, at + ir * KC, ws.panel, 0, ws.tile, 0);
-                            addTile(ws.tile, sums, column + ir * NR);
-                        }
-                    }
-                }
-            }
-            for (int q = q0; q < q1; q++) {
-                int j = o.product(q), col0 = (q - o.firstPanel[j]) * NR, cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
-                for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
-                    System.arraycopy(sums, from, o.c[j], to, cols);
-                }
-            }
+        IndexBody packing = (piece, t) -> {
+            int i0 = piece / kBlocks * mc, pc = piece % kBlocks * KC;
+            if (i0 < m) packA(a, aOff, lda, false, i0, Math.min(mc, m - i0), pc, Math.min(KC, k - pc), ap, piece * mc * KC);
         };
-        if (serial != null) for (int index = 0; index < rowBlocks * colSplits; index++) task.run(index, 0);
-        else parallelFor(rowBlocks * colSplits, task);
+        IndexBody task = (index, t) -> {
+            int block = index / colSplits, split = index % colSplits, i0 = block * mc;
+            if (i0 >= m) return;
+            packedTask(o, k, ap, block * kBlocks * mc * KC, mc * KC, i0, Math.min(mc, m - i0),
+                    split * panels / colSplits, (split + 1) * panels / colSplits, serial != null ? serial : workspaces[t]);
+        };
+        // A is packed first, shared out over the threads (packed on first use, the other thread waited for the
+        // block: 5 % of a profile's samples in a prompt, though no faster overall without)
+        if (serial != null) {
+            for (int piece = 0; piece < rowBlocks * kBlocks; piece++) packing.run(piece, 0);
+            for (int index = 0; index < rowBlocks * colSplits; index++) task.run(index, 0);
+        } else {
+            parallelFor(rowBlocks * kBlocks, packing);
+            parallelFor(rowBlocks * colSplits, task);
+        }
+    }
+
+    /**
+     * One task of {@link #gemmPacked}: rows [i0, i0+rows) × micro-panels [q0, q1) of C over all k blocks, with A's
+     * blocks for these rows packed at ap[at …], one k block after another, aStride apart. One call site of the
+     * micro-kernel: with two, C2 inlines twice the vector code into one method, and a compilation that runs out of
+     * inlining budget boxes the vectors of whatever it leaves out.
+     */
+    private static void packedTask(Outputs o, int k, float[] ap, int at, int aStride, int i0, int rows, int q0, int q1,
+                                   Workspace ws) {
+        int padded = roundUp(rows, MR);
+        float[] sums = ws.cBlock((q1 - q0) * padded * NR);
+        for (int pc = 0; pc < k; pc += KC, at += aStride) {
+            int kc = Math.min(KC, k - pc);
+            for (int q = q0; q < q1; q++) {
+                // copied (BF16: widened) into one contiguous buffer once for all the task's rows: F32 read in place
+                // (its rows a group's row apart) measured no faster, and widening BF16 inside the micro-kernel cost
+                // it a quarter of its speed (PrepackProbe, q/k/v and gate/up of the small model)
+                o.packed.copyPanel(q, pc, kc, ws.panel);
+                int column = (q - q0) * padded * NR;   // this panel's sums, rows [i0, i0 + padded)
+                for (int ir = 0; ir < padded; ir += MR) {
+                    // the first k block's tile is the sums (0 + t is t: a chain from +0 never ends at -0)
+                    boolean first = pc == 0;
+                    kernel(false, kc, ap, at + ir * KC, ws.panel, 0, first ? sums : ws.tile, first ? column + ir * NR : 0);
+                    if (!first) addTile(ws.tile, sums, column + ir * NR);
+                }
+            }
+        }
+        for (int q = q0; q < q1; q++) {
+            int j = o.product(q), col0 = (q - o.firstPanel[j]) * NR, cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
+            for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
+                System.arraycopy(sums, from, o.c[j], to, cols);
+            }
+        }
     }
 
     /** sums[at …] += tile, an MR × NR tile. */
@@ -464,17 +479,35 @@ public final class Gemm implements AutoCloseable {
         final Outputs o;
         final float[] bp;
         final int pc, kc, g0;
+        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
         /** Which panels are packed, when the threads share them; null when the caller packs them all itself. */
-        private final PackOnce packing;
+        private final AtomicIntegerArray state;
 
         PackedB(Outputs o, int pc, int kc, int g0, int panels, float[] bp, boolean shared) {
             this.o = o;
             this.pc = pc; this.kc = kc; this.g0 = g0; this.bp = bp;
-            this.packing = shared ? new PackOnce(panels) : null;
+            this.state = shared ? new AtomicIntegerArray(panels) : null;
         }
 
         void ensurePacked(int q) {
-            if (packing != null) packing.ensure(q, () -> pack(q));
+            if (state == null || state.get(q) == READY) return;
+            if (state.compareAndSet(q, TODO, PACKING)) {
+                try {
+                    pack(q);
+                } catch (Throwable e) {
+                    state.set(q, FAILED);
+                    throw e;
+                }
+                state.set(q, READY);   // publishes the packed panel
+                return;
+            }
+            for (int spins = 0; ; spins++) {
+                int s = state.get(q);
+                if (s == READY) return;
+                if (s == FAILED) throw new IllegalStateException("packing a panel of B failed on another thread");
+                if (spins < 10_000) Thread.onSpinWait();
+                else Thread.yield();   // the packer may have been descheduled
+            }
         }
 
         /**
@@ -508,38 +541,6 @@ public final class Gemm implements AutoCloseable {
                         for (int p = 0; p < kc; p++) bp[dst + p * NR + jj] = 0f;
                     }
                 }
-            }
-        }
-    }
-
-    /**
-     * Pieces of a packing that the threads of one product share (B's panels, or A's blocks): each packed once, on
-     * first use, by whichever thread gets there first; the others wait for it (a few microseconds).
-     */
-    private static final class PackOnce {
-        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
-        private final AtomicIntegerArray state;
-
-        PackOnce(int pieces) { state = new AtomicIntegerArray(pieces); }
-
-        void ensure(int piece, Runnable pack) {
-            if (state.get(piece) == READY) return;
-            if (state.compareAndSet(piece, TODO, PACKING)) {
-                try {
-                    pack.run();
-                } catch (Throwable e) {
-                    state.set(piece, FAILED);
-                    throw e;
-                }
-                state.set(piece, READY);   // publishes the packed piece
-                return;
-            }
-            for (int spins = 0; ; spins++) {
-                int s = state.get(piece);
-                if (s == READY) return;
-                if (s == FAILED) throw new IllegalStateException("packing a piece of an operand failed on another thread");
-                if (spins < 10_000) Thread.onSpinWait();
-                else Thread.yield();   // the packer may have been descheduled
             }
         }
     }
