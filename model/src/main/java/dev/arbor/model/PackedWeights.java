@@ -45,6 +45,8 @@ final class PackedWeights {
     /** Panels stored side by side (the decode kernels hold GROUP·2 = 8 vectors). */
     static final int GROUP = 4;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    /** A decode step shares a product's groups out in this many runs per thread (even shares on a busy machine). */
+    private static final int RUNS_PER_THREAD = 4;
 
     private final int k;
     private final int[] n;
@@ -53,8 +55,6 @@ final class PackedWeights {
     private final MemorySegment data;
     /** Product and first output column of each panel. */
     private final int[] productOf, col0;
-    /** {@link #runs(int)}'s last answer. */
-    private volatile Runs runs;
 
     private PackedWeights(int k, int[] n, boolean bf16, Arena arena) {
         this.k = k;
@@ -187,10 +187,10 @@ final class PackedWeights {
     void multiplyRow(float[] x, int xOff, float[][] y, int[] yOff, WorkerPool pool, float[][] out) {
         Objects.checkFromIndexSize(xOff, k, x.length);
         for (int j = 0; j < n.length; j++) Objects.checkFromIndexSize(yOff[j], n[j], y[j].length);
-        int[] runs = runs(pool.threads());
-        pool.run(runs.length - 1, (run, t) -> {
+        int runs = Math.min(groups, RUNS_PER_THREAD * pool.threads());
+        pool.run(runs, (run, t) -> {
             float[] o = out[t];
-            for (int gr = runs[run], end = runs[run + 1]; gr < end; gr++) {
+            for (int gr = run * groups / runs, end = (run + 1) * groups / runs; gr < end; gr++) {
                 if (panelsIn(gr) == GROUP) {
                     if (bf16) groupRowBf16(k, x, xOff, data, offset(gr * GROUP, 0), o);
                     else groupRow(k, x, xOff, data, offset(gr * GROUP, 0), o);
@@ -207,27 +207,6 @@ final class PackedWeights {
             }
         });
     }
-
-    /**
-     * Where the runs of groups a decode row is shared out in start, the last entry the group count: guided, each run
-     * a 2·threads-th of the groups not yet given out, down to one group. Threads take runs in order, so the first are
-     * long streams and the last are single groups that even out the threads' finishing times. With equal runs (four a
-     * thread) one thread sat idle for a sixth of each product on average (small bf16: 0.9–1.4 ms of a 5.4–6.6 ms
-     * token between the two threads' last runs), as a run was up to a sixth of the product (6 MB for the LM head).
-     */
-    private int[] runs(int threads) {
-        Runs known = runs;
-        if (known != null && known.threads() == threads) return known.starts();
-        int[] starts = new int[groups + 1];
-        int count = 0;
-        for (int gr = 0; gr < groups; gr += Math.max(1, (groups - gr) / (2 * threads))) starts[count++] = gr;
-        starts[count] = groups;
-        Runs made = new Runs(threads, Arrays.copyOf(starts, count + 1));
-        runs = made;
-        return made.starts();
-    }
-
-    private record Runs(int threads, int[] starts) {}
 
     /**
      * One row against one F32 group (contiguous from byte bo): GROUP·NR results into out, one chain per vector and
