@@ -243,24 +243,22 @@ public final class Gemm implements AutoCloseable {
         }
     }
 
-    /** Buffers of one thread: a packed A block, a scratch C tile, and (workspace 0 / serial use) a packed B panel. */
+    /**
+     * Buffers of one thread: a packed A block, a scratch C tile, (workspace 0 / serial use) a packed B panel; for
+     * products with weights packed beforehand a copied-out micro-panel, a block of sums, and (workspace 0 / serial
+     * use) A packed whole.
+     */
     private static final class Workspace {
         final float[] a = new float[MC * KC];
         final float[] tile = new float[MR * NR];
         /** A micro-panel of packed weights, copied out (BF16: widened). */
         final float[] panel = new float[KC * NR];
-        float[] b = new float[0];
-
-        /** Packed A shared by the threads of one product with weights packed beforehand (workspace 0). */
-        float[] sharedA = new float[0];
+        float[] b = new float[0], cBlock = new float[0], sharedA = new float[0];
 
         float[] b(int size) {
             if (b.length < size) b = new float[size];
             return b;
         }
-
-        /** A task's sums for its block of C (products with weights packed beforehand). */
-        float[] cBlock = new float[0];
 
         float[] cBlock(int size) {
             if (cBlock.length < size) cBlock = new float[size];
@@ -302,7 +300,7 @@ public final class Gemm implements AutoCloseable {
                     packA(a, aOff, lda, transA, i0, rows, pb.pc, pb.kc, ws.a, 0);
                     // row blocks start at different micro-panels so that threads rarely wait on each other's packing
                     int first = q0 + (int) ((long) block * (q1 - q0) / rowBlocks);
-                    macroKernel(ws.a, 0, transA, i0, rows, pb, q0, q1, first, add, ws);
+                    macroKernel(ws.a, transA, i0, rows, pb, q0, q1, first, add, ws);
                 });
             }
         }
@@ -404,7 +402,7 @@ public final class Gemm implements AutoCloseable {
                 for (int i0 = 0; i0 < m; i0 += MC) {
                     int rows = Math.min(MC, m - i0);
                     packA(a, aOff, lda, transA, i0, rows, pc, pb.kc, ws.a, 0);
-                    macroKernel(ws.a, 0, transA, i0, rows, pb, 0, panels, 0, add, ws);
+                    macroKernel(ws.a, transA, i0, rows, pb, 0, panels, 0, add, ws);
                 }
             }
         }
@@ -415,7 +413,7 @@ public final class Gemm implements AutoCloseable {
      * MR-row panels of the packed A block (rows [i0, i0+rows) of C). The B micro-panel is the inner loop's invariant,
      * so it stays in L1 (or L2) while A panels stream past it.
      */
-    private static void macroKernel(float[] ap, int apOff, boolean colA, int i0, int rows, PackedB pb, int q0, int q1, int first,
+    private static void macroKernel(float[] ap, boolean colA, int i0, int rows, PackedB pb, int q0, int q1, int first,
                                     boolean add, Workspace ws) {
         int addC = add ? 1 : 0, kc = pb.kc;
         float[] tile = ws.tile;
@@ -429,15 +427,16 @@ public final class Gemm implements AutoCloseable {
             float[] c = o.c[j];
             int cBase = o.cOff[j] + i0 * ldc + col0;
             for (int ir = 0; ir < rows; ir += MR) {
-                kernel(colA, kc, ap, apOff + ir * KC, pb.bp, q * kc * NR, tile, 0);
+                kernel(colA, kc, ap, ir * KC, pb.bp, q * kc * NR, tile, 0);
                 updateC(tile, c, cBase + ir * ldc, ldc, Math.min(MR, rows - ir), cols, addC);
             }
         }
     }
 
     /**
-     * The micro-kernel: tile (MR × NR, row-major) = A panel · B micro-panel over kc steps, as one fused multiply-add
-     * chain per element from 0. It writes a scratch tile rather than C so that it stays small and branch-free: C1
+     * The micro-kernel: tile[to …] (MR × NR, row-major) = A panel · B micro-panel over kc steps, as one fused
+     * multiply-add chain per element from 0. It writes a tile (scratch, or the first k block's sums of a packed
+     * product) rather than adding into C so that it stays small and branch-free: C1
      * cannot compile these methods at all (too many virtual registers), and a profile-driven branch that flips late
      * would send C2's code back to the interpreter, where vector code runs a thousand times slower.
      */
@@ -476,10 +475,10 @@ public final class Gemm implements AutoCloseable {
      * is packed once, on first use, by whichever thread gets there first; the others wait for it (a few microseconds).
      */
     private static final class PackedB {
+        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
         final Outputs o;
         final float[] bp;
         final int pc, kc, g0;
-        private static final int TODO = 0, PACKING = 1, READY = 2, FAILED = 3;
         /** Which panels are packed, when the threads share them; null when the caller packs them all itself. */
         private final AtomicIntegerArray state;
 
