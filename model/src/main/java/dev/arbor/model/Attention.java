@@ -167,10 +167,13 @@ final class Attention {
 
     /**
      * {@link #weightedSum4} for eight queries: positions below common for all eight at once, two vectors of
-     * dimensions at a time, then each query's own remainder.
+     * dimensions at a time, then the last positions with each query stopping at its own.
      */
     private static void weightedSum8(float[] p, int stride, int common, int[] at, float[] v, int hd, float[] out) {
         int p0 = 0, p1 = stride, p2 = 2 * stride, p3 = 3 * stride, p4 = 4 * stride, p5 = 5 * stride, p6 = 6 * stride, p7 = 7 * stride;
+        int n0 = at[8] + 1, n1 = at[9] + 1, n2 = at[10] + 1, n3 = at[11] + 1, n4 = at[12] + 1, n5 = at[13] + 1, n6 = at[14] + 1,
+                n7 = at[15] + 1;
+        int longest = Math.max(Math.max(Math.max(n0, n1), Math.max(n2, n3)), Math.max(Math.max(n4, n5), Math.max(n6, n7)));
         int d = 0;
         for (; d + 2 * L <= hd; d += 2 * L) {
             FloatVector a0 = FloatVector.zero(V), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0,
@@ -195,23 +198,30 @@ final class Attention {
                 x = FloatVector.broadcast(V, p[p7 + s]);
                 i0 = v0.fma(x, i0); i1 = v1.fma(x, i1);
             }
-            // partial sums wait in out while each query finishes its own positions, one query at a time (see weightedSum4)
-            a0.intoArray(out, at[0] + d); a1.intoArray(out, at[0] + d + L);
-            finish2(p, p0, common, at[8] + 1, v, hd, d, p[p0 + at[8] + 1], out, at[0]);
-            b0.intoArray(out, at[1] + d); b1.intoArray(out, at[1] + d + L);
-            finish2(p, p1, common, at[9] + 1, v, hd, d, p[p1 + at[9] + 1], out, at[1]);
-            c0.intoArray(out, at[2] + d); c1.intoArray(out, at[2] + d + L);
-            finish2(p, p2, common, at[10] + 1, v, hd, d, p[p2 + at[10] + 1], out, at[2]);
-            e0.intoArray(out, at[3] + d); e1.intoArray(out, at[3] + d + L);
-            finish2(p, p3, common, at[11] + 1, v, hd, d, p[p3 + at[11] + 1], out, at[3]);
-            f0.intoArray(out, at[4] + d); f1.intoArray(out, at[4] + d + L);
-            finish2(p, p4, common, at[12] + 1, v, hd, d, p[p4 + at[12] + 1], out, at[4]);
-            g0.intoArray(out, at[5] + d); g1.intoArray(out, at[5] + d + L);
-            finish2(p, p5, common, at[13] + 1, v, hd, d, p[p5 + at[13] + 1], out, at[5]);
-            h0.intoArray(out, at[6] + d); h1.intoArray(out, at[6] + d + L);
-            finish2(p, p6, common, at[14] + 1, v, hd, d, p[p6 + at[14] + 1], out, at[6]);
-            i0.intoArray(out, at[7] + d); i1.intoArray(out, at[7] + d + L);
-            finish2(p, p7, common, at[15] + 1, v, hd, d, p[p7 + at[15] + 1], out, at[7]);
+            // the last positions (fewer than a unit's span of rows), each query only up to its own: the sixteen chains
+            // stay in registers (finishing one query at a time, as weightedSum4 does, ran sixteen chains one after
+            // another at the FMA latency)
+            for (int s = common; s < longest; s++) {
+                int o = s * hd + d;
+                FloatVector v0 = FloatVector.fromArray(V, v, o), v1 = FloatVector.fromArray(V, v, o + L);
+                if (s < n0) { FloatVector x = FloatVector.broadcast(V, p[p0 + s]); a0 = v0.fma(x, a0); a1 = v1.fma(x, a1); }
+                if (s < n1) { FloatVector x = FloatVector.broadcast(V, p[p1 + s]); b0 = v0.fma(x, b0); b1 = v1.fma(x, b1); }
+                if (s < n2) { FloatVector x = FloatVector.broadcast(V, p[p2 + s]); c0 = v0.fma(x, c0); c1 = v1.fma(x, c1); }
+                if (s < n3) { FloatVector x = FloatVector.broadcast(V, p[p3 + s]); e0 = v0.fma(x, e0); e1 = v1.fma(x, e1); }
+                if (s < n4) { FloatVector x = FloatVector.broadcast(V, p[p4 + s]); f0 = v0.fma(x, f0); f1 = v1.fma(x, f1); }
+                if (s < n5) { FloatVector x = FloatVector.broadcast(V, p[p5 + s]); g0 = v0.fma(x, g0); g1 = v1.fma(x, g1); }
+                if (s < n6) { FloatVector x = FloatVector.broadcast(V, p[p6 + s]); h0 = v0.fma(x, h0); h1 = v1.fma(x, h1); }
+                if (s < n7) { FloatVector x = FloatVector.broadcast(V, p[p7 + s]); i0 = v0.fma(x, i0); i1 = v1.fma(x, i1); }
+            }
+            // scaled by 1/Σ (kept just after each query's scores); a repeated query writes the same values again
+            a0.mul(p[p0 + n0]).intoArray(out, at[0] + d); a1.mul(p[p0 + n0]).intoArray(out, at[0] + d + L);
+            b0.mul(p[p1 + n1]).intoArray(out, at[1] + d); b1.mul(p[p1 + n1]).intoArray(out, at[1] + d + L);
+            c0.mul(p[p2 + n2]).intoArray(out, at[2] + d); c1.mul(p[p2 + n2]).intoArray(out, at[2] + d + L);
+            e0.mul(p[p3 + n3]).intoArray(out, at[3] + d); e1.mul(p[p3 + n3]).intoArray(out, at[3] + d + L);
+            f0.mul(p[p4 + n4]).intoArray(out, at[4] + d); f1.mul(p[p4 + n4]).intoArray(out, at[4] + d + L);
+            g0.mul(p[p5 + n5]).intoArray(out, at[5] + d); g1.mul(p[p5 + n5]).intoArray(out, at[5] + d + L);
+            h0.mul(p[p6 + n6]).intoArray(out, at[6] + d); h1.mul(p[p6 + n6]).intoArray(out, at[6] + d + L);
+            i0.mul(p[p7 + n7]).intoArray(out, at[7] + d); i1.mul(p[p7 + n7]).intoArray(out, at[7] + d + L);
         }
         if (d + L <= hd) {
             // one vector of dimensions left (head_dim an odd multiple of L): the eight chains side by side
