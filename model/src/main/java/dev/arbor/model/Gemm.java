@@ -162,12 +162,14 @@ public final class Gemm implements AutoCloseable {
         long work = (o.packed != null ? Math.max(m, MR) : m) * columns * k;
         if (threads == 1 || work < PARALLEL_MIN_WORK || pool.selfId() >= 0) {
             // small, or called from inside a pool job (whose threads are all busy): same result, computed here
-            gemmSerial(m, k, a, aOff, lda, transA, o, accumulate, SERIAL_WORKSPACE.get());
+            if (o.packed != null) gemmPacked(m, k, a, aOff, lda, o, SERIAL_WORKSPACE.get());
+            else gemmSerial(m, k, a, aOff, lda, transA, o, accumulate, SERIAL_WORKSPACE.get());
             return;
         }
         multiplyLock.lock();   // the shared B panel and the per-thread buffers serve one product at a time
         try {
-            gemmParallel(m, k, a, aOff, lda, transA, o, accumulate);
+            if (o.packed != null) gemmPacked(m, k, a, aOff, lda, o, null);
+            else gemmParallel(m, k, a, aOff, lda, transA, o, accumulate);
         } finally {
             multiplyLock.unlock();
         }
@@ -272,10 +274,6 @@ public final class Gemm implements AutoCloseable {
     }
 
     private void gemmParallel(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
-        if (o.packed != null) {
-            gemmPacked(m, k, a, aOff, lda, o, null);
-            return;
-        }
         // Output tasks: balanced row blocks (multiples of MR), split further into ranges of micro-panels when there
         // are too few row blocks for TASKS_PER_THREAD tasks a thread (dynamic claiming then evens out threads that
         // the OS delays). The split only decides who computes a tile, never how.
@@ -386,12 +384,8 @@ public final class Gemm implements AutoCloseable {
         }
     }
 
-    private void gemmSerial(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate,
-                            Workspace ws) {
-        if (o.packed != null) {
-            gemmPacked(m, k, a, aOff, lda, o, ws);
-            return;
-        }
+    private static void gemmSerial(int m, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate,
+                                   Workspace ws) {
         for (int g0 = 0; g0 < o.panels(); g0 += NC / NR) {
             int panels = Math.min(NC / NR, o.panels() - g0);
             float[] bp = ws.b(panels * NR * KC);
