@@ -125,6 +125,13 @@ public final class Trainer implements AutoCloseable {
     private final Path tmpDir;
     /** Deletes tmpDir if the process is stopped (Ctrl-C, SIGTERM) before {@link #close}. */
     private final Thread tmpCleanup;
+    /**
+     * Held while a checkpoint is staged in tmpDir and saved, and by the stop hook while it deletes
+     * tmpDir: the hook lets a save under way finish, and no save starts after it (a file staged in
+     * between would otherwise keep the directory alive).
+     */
+    private final Object tmpLock = new Object();
+    private boolean stopped;
     private final Map<String, Object> startInfo;
     private long step;
     private long tokens;
@@ -165,7 +172,7 @@ public final class Trainer implements AutoCloseable {
         batcher = new Batcher(data, new Batcher.Config(s.seq, s.batch, s.valFraction, s.seed), position);
         try {
             tmpDir = Files.createTempDirectory("arbor-train");
-            tmpCleanup = new Thread(() -> deleteQuietly(tmpDir), "arbor-train-cleanup");
+            tmpCleanup = new Thread(this::stopAndDeleteTemporaryFiles, "arbor-train-cleanup");
             Runtime.getRuntime().addShutdownHook(tmpCleanup);
             if (resume != null) {
                 Optional<Path> log = src.sideFile(METRICS_FILE);
@@ -338,13 +345,13 @@ public final class Trainer implements AutoCloseable {
                 }
                 if (step == s.steps || (s.saveEvery > 0 && step % s.saveEvery == 0)) {
                     metrics.sync();
-                    lastLabel = sink.save(checkpoint(step == s.steps));
+                    lastLabel = save(sink, step == s.steps);
                     lastSavedStep = step;
                     listener.saved(step, lastLabel);
                 }
             }
             if (lastSavedStep != step) {
-                lastLabel = sink.save(checkpoint(true));
+                lastLabel = save(sink, true);
                 listener.saved(step, lastLabel);
             }
             metrics.sync();
@@ -372,6 +379,20 @@ public final class Trainer implements AutoCloseable {
         int[][] out = new int[b.size()][];
         for (int i = 0; i < b.size(); i++) out[i] = java.util.Arrays.copyOfRange(flat, i * b.seqLen(), (i + 1) * b.seqLen());
         return out;
+    }
+
+    private String save(Sink sink, boolean last) throws IOException {
+        synchronized (tmpLock) {
+            if (stopped) throw new ArborException("The training run was stopped.");
+            return sink.save(checkpoint(last));
+        }
+    }
+
+    private void stopAndDeleteTemporaryFiles() {
+        synchronized (tmpLock) {
+            stopped = true;
+            deleteQuietly(tmpDir);
+        }
     }
 
     private Checkpoint checkpoint(boolean last) throws IOException {
@@ -426,7 +447,7 @@ public final class Trainer implements AutoCloseable {
             // each line was written whole when it was appended
         }
         if (tmpDir == null) return;
-        deleteQuietly(tmpDir);
+        stopAndDeleteTemporaryFiles();
         try {
             Runtime.getRuntime().removeShutdownHook(tmpCleanup);
         } catch (IllegalStateException shuttingDown) {
