@@ -84,8 +84,10 @@ class TrainCommandTest {
 
         Path storeB = dir.resolve("storeB"), runB = dir.resolve("runB");
         String java = ProcessHandle.current().info().command().orElse("java");
+        // A killed process cannot delete its temporary files: keep them in the test's directory.
+        Path tmp = Files.createDirectories(dir.resolve("tmp-kill"));
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Arbor.class.getName()));
+                "-Djava.io.tmpdir=" + tmp, "-cp", System.getProperty("java.class.path"), Arbor.class.getName()));
         cmd.addAll(List.of(train(storeB, runB, "--steps", "30", "--save-every", "1")));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         Path third = storeB.resolve("models").resolve("t").resolve("versions").resolve("3.json");
