@@ -204,14 +204,17 @@ final class Attention {
             for (int s = common; s < longest; s++) {
                 int o = s * hd + d;
                 FloatVector v0 = FloatVector.fromArray(V, v, o), v1 = FloatVector.fromArray(V, v, o + L);
-                if (s < n0) { FloatVector x = FloatVector.broadcast(V, p[p0 + s]); a0 = v0.fma(x, a0); a1 = v1.fma(x, a1); }
-                if (s < n1) { FloatVector x = FloatVector.broadcast(V, p[p1 + s]); b0 = v0.fma(x, b0); b1 = v1.fma(x, b1); }
-                if (s < n2) { FloatVector x = FloatVector.broadcast(V, p[p2 + s]); c0 = v0.fma(x, c0); c1 = v1.fma(x, c1); }
-                if (s < n3) { FloatVector x = FloatVector.broadcast(V, p[p3 + s]); e0 = v0.fma(x, e0); e1 = v1.fma(x, e1); }
-                if (s < n4) { FloatVector x = FloatVector.broadcast(V, p[p4 + s]); f0 = v0.fma(x, f0); f1 = v1.fma(x, f1); }
-                if (s < n5) { FloatVector x = FloatVector.broadcast(V, p[p5 + s]); g0 = v0.fma(x, g0); g1 = v1.fma(x, g1); }
-                if (s < n6) { FloatVector x = FloatVector.broadcast(V, p[p6 + s]); h0 = v0.fma(x, h0); h1 = v1.fma(x, h1); }
-                if (s < n7) { FloatVector x = FloatVector.broadcast(V, p[p7 + s]); i0 = v0.fma(x, i0); i1 = v1.fma(x, i1); }
+                // a query past its own position takes weight 0: the chain is unchanged (finite v·0 = ±0, and a chain
+                // from +0 is never -0, so it gains ±0 exactly), and no vector flows through a branch, where C2
+                // sometimes failed to keep the accumulators in registers (a third of JVMs ran attention 2-4x slower)
+                FloatVector x = FloatVector.broadcast(V, s < n0 ? p[p0 + s] : 0f); a0 = v0.fma(x, a0); a1 = v1.fma(x, a1);
+                x = FloatVector.broadcast(V, s < n1 ? p[p1 + s] : 0f); b0 = v0.fma(x, b0); b1 = v1.fma(x, b1);
+                x = FloatVector.broadcast(V, s < n2 ? p[p2 + s] : 0f); c0 = v0.fma(x, c0); c1 = v1.fma(x, c1);
+                x = FloatVector.broadcast(V, s < n3 ? p[p3 + s] : 0f); e0 = v0.fma(x, e0); e1 = v1.fma(x, e1);
+                x = FloatVector.broadcast(V, s < n4 ? p[p4 + s] : 0f); f0 = v0.fma(x, f0); f1 = v1.fma(x, f1);
+                x = FloatVector.broadcast(V, s < n5 ? p[p5 + s] : 0f); g0 = v0.fma(x, g0); g1 = v1.fma(x, g1);
+                x = FloatVector.broadcast(V, s < n6 ? p[p6 + s] : 0f); h0 = v0.fma(x, h0); h1 = v1.fma(x, h1);
+                x = FloatVector.broadcast(V, s < n7 ? p[p7 + s] : 0f); i0 = v0.fma(x, i0); i1 = v1.fma(x, i1);
             }
             // scaled by 1/Σ (kept just after each query's scores); a repeated query writes the same values again
             a0.mul(p[p0 + n0]).intoArray(out, at[0] + d); a1.mul(p[p0 + n0]).intoArray(out, at[0] + d + L);
@@ -223,6 +226,13 @@ final class Attention {
             h0.mul(p[p6 + n6]).intoArray(out, at[6] + d); h1.mul(p[p6 + n6]).intoArray(out, at[6] + d + L);
             i0.mul(p[p7 + n7]).intoArray(out, at[7] + d); i1.mul(p[p7 + n7]).intoArray(out, at[7] + d + L);
         }
+        // head_dim not a multiple of 2L (rare): its own method, so that the common case's compiled code holds none of it
+        if (d < hd) weightedSum8Rest(p, stride, common, at, v, hd, d, out);
+    }
+
+    /** The dimensions [d, hd) of {@link #weightedSum8}: one vector of eight chains, then one query at a time. */
+    private static void weightedSum8Rest(float[] p, int stride, int common, int[] at, float[] v, int hd, int d, float[] out) {
+        int p0 = 0, p1 = stride, p2 = 2 * stride, p3 = 3 * stride, p4 = 4 * stride, p5 = 5 * stride, p6 = 6 * stride, p7 = 7 * stride;
         if (d + L <= hd) {
             // one vector of dimensions left (head_dim an odd multiple of L): the eight chains side by side
             FloatVector a = FloatVector.zero(V), b = a, c = a, e = a, f = a, g = a, h = a, i = a;
@@ -353,7 +363,9 @@ final class Attention {
             d += L;
         }
         // head_dim not a multiple of L: the last dimensions one query at a time
-        for (int j = 0; j < 4; j++) weightedSumFrom(p, j * stride, at[4 + j] + 1, v, hd, d, p[j * stride + at[4 + j] + 1], out, at[j]);
+        if (d < hd) {   // rare: never reached, so never compiled into the common case
+            for (int j = 0; j < 4; j++) weightedSumFrom(p, j * stride, at[4 + j] + 1, v, hd, d, p[j * stride + at[4 + j] + 1], out, at[j]);
+        }
     }
 
     /**
