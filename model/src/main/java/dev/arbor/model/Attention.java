@@ -204,9 +204,10 @@ final class Attention {
             for (int s = common; s < longest; s++) {
                 int o = s * hd + d;
                 FloatVector v0 = FloatVector.fromArray(V, v, o), v1 = FloatVector.fromArray(V, v, o + L);
-                // a query past its own position takes weight 0: the chain is unchanged (finite v·0 = ±0, and a chain
-                // from +0 is never -0, so it gains ±0 exactly), and no vector flows through a branch, where C2
-                // sometimes failed to keep the accumulators in registers (a third of JVMs ran attention 2-4x slower)
+                // a query past its own position takes weight 0, so its chain gains v·0 = ±0 and keeps its value (only
+                // an exact zero's sign can change, where every term so far underflowed; v is finite unless the run
+                // has overflowed). Branching around its FMAs instead sent vectors through branches, and about a
+                // third of JVMs compiled that with boxed accumulators: attention 2-4x slower for the JVM's life
                 FloatVector x = FloatVector.broadcast(V, s < n0 ? p[p0 + s] : 0f); a0 = v0.fma(x, a0); a1 = v1.fma(x, a1);
                 x = FloatVector.broadcast(V, s < n1 ? p[p1 + s] : 0f); b0 = v0.fma(x, b0); b1 = v1.fma(x, b1);
                 x = FloatVector.broadcast(V, s < n2 ? p[p2 + s] : 0f); c0 = v0.fma(x, c0); c1 = v1.fma(x, c1);
