@@ -22,6 +22,18 @@ interface Backend extends AutoCloseable {
     void linear(float[] x, int rows, Weight[] ws, float[][] ys, RowPlan plan);
 
     /**
+     * z = silu(x·gateᵀ) ⊙ (x·upᵀ) (⊙ mask, if not null): the first half of an MLP, z [rows, N]. By default the two
+     * products into the scratch gateOut and upOut, then SwiGLU row by row ({@link Ops#swiglu}); an implementation
+     * may fuse them, with the same bits.
+     */
+    default void linearSwiGLU(float[] x, int rows, Weight gate, Weight up, float[] z, float[] mask, RowPlan plan,
+                              float[] gateOut, float[] upOut) {
+        linear(x, rows, new Weight[]{gate, up}, new float[][]{gateOut, upOut}, plan);
+        int f = gate.rows();
+        forRows(rows, (r0, r1) -> Ops.swiglu(gateOut, upOut, z, r0, r1, f, mask));
+    }
+
+    /**
      * Causal softmax attention of layer l for every row r and query head j of a batch: row r is
      * at position rowPos[r] of sequence rowSeq[r], whose cache already holds that position's key
      * and value; q and out are [rows, heads·headDim]. Query head j reads kv head j / (heads / kvHeads).

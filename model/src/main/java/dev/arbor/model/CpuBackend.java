@@ -30,6 +30,8 @@ final class CpuBackend implements Backend {
     private float[] widened;
     /** Each product's weights packed at first use (keyed by the product's first weight), empty where not packed. */
     private final Map<Weight, Optional<PackedWeights>> packedWeights = new IdentityHashMap<>();
+    /** Gate and up weights packed as pairs for {@link #linearSwiGLU} (keyed by the gate weight; guarded by packedWeights). */
+    private final Map<Weight, Optional<PackedWeights>> pairedWeights = new IdentityHashMap<>();
     /** Holds the packed weights; closed with this backend, which frees them. */
     private final Arena packedArena = Arena.ofShared();
     /** Per-thread output panel of a decode row. */
@@ -119,25 +121,45 @@ final class CpuBackend implements Backend {
     }
 
     /**
+     * Gate and up weights packed as pairs: each GEMM task, or each decode run, writes SwiGLU's output from its own
+     * sums, and the gate and up products are never written out (a small model's prompt: 8 MB a layer written and read
+     * again, and a pass over them, less).
+     */
+    @Override public void linearSwiGLU(float[] x, int rows, Weight gate, Weight up, float[] z, float[] mask, RowPlan plan,
+                                       float[] gateOut, float[] upOut) {
+        PackedWeights pairs = packed(pairedWeights, new Weight[]{gate, up}, true);
+        if (pairs == null) {
+            Backend.super.linearSwiGLU(x, rows, gate, up, z, mask, plan, gateOut, upOut);
+        } else if (rows == 1) {
+            pairs.multiplyRowSwiGLU(x, 0, z, 0, mask, pool, rowOut);
+        } else {
+            gemm.multiplySwiGLU(rows, pairs.k(), x, 0, pairs.k(), pairs, z, mask);
+        }
+    }
+
+    /**
      * The weights of one product packed (at the first call that needs them), or null: F16 weights, or
      * repacking turned off, or no memory left for the copy (then the weights are read in place, a little slower).
      */
-    private PackedWeights packed(Weight[] ws) {
+    private PackedWeights packed(Weight[] ws) { return packed(packedWeights, ws, false); }
+
+    private PackedWeights packed(Map<Weight, Optional<PackedWeights>> cache, Weight[] ws, boolean pairs) {
         if (!repack) return null;
         synchronized (packedWeights) {
-            Optional<PackedWeights> pw = packedWeights.get(ws[0]);
+            Optional<PackedWeights> pw = cache.get(ws[0]);
             if (pw == null) {
                 pw = Optional.empty();
-                if (PackedWeights.supports(ws)) {
+                if (PackedWeights.supports(ws) && (!pairs || ws[0].rows() == ws[1].rows())) {
                     try {
-                        pw = Optional.of(PackedWeights.pack(ws, pool, packedArena));
+                        pw = Optional.of(pairs ? PackedWeights.packPairs(ws[0], ws[1], pool, packedArena)
+                                : PackedWeights.pack(ws, pool, packedArena));
                     } catch (OutOfMemoryError e) {
                         if (!warnedNoMemory) System.err.println("arbor: no memory to repack the weights (" + e.getMessage()
                                 + "); reading them in place instead, prompts run slower");
                         warnedNoMemory = true;
                     }
                 }
-                packedWeights.put(ws[0], pw);
+                cache.put(ws[0], pw);
             }
             return pw.orElse(null);
         }
@@ -320,6 +342,7 @@ final class CpuBackend implements Backend {
         pool.close();
         synchronized (packedWeights) {
             packedWeights.clear();
+            pairedWeights.clear();
             if (packedArena.scope().isAlive()) packedArena.close();
         }
     }

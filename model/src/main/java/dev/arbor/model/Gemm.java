@@ -153,7 +153,29 @@ public final class Gemm implements AutoCloseable {
         int[] n = b.rows();
         for (int j = 0; j < n.length; j++) checkMatrix("C", c[j], cOff[j], n[j], m, n[j]);
         if (m == 0) return;
-        Outputs o = new Outputs(new float[n.length][], new int[n.length], new int[n.length], true, n, c, cOff, n, b);
+        if (b.pairs()) throw new IllegalArgumentException("gate/up pairs are multiplied by multiplySwiGLU");
+        Outputs o = new Outputs(new float[n.length][], new int[n.length], new int[n.length], true, n, c, cOff, n, b, null);
+        run(m, o.panels(), k, a, aOff, lda, false, o, false);
+    }
+
+    /**
+     * z = silu(A·W_gateᵀ) ⊙ (A·W_upᵀ) (⊙ mask, if not null) for gate and up weights packed as pairs
+     * ({@link PackedWeights#packPairs}): A m × k (row-major, leading dimension lda), z m × n (row-major, from 0). Each
+     * task holds whole pairs, so it writes z from its sums and never writes the gate and up products out: the bits of
+     * {@link #multiplyStacked(int, int, float[], int, int, PackedWeights, float[][], int[])} followed by
+     * {@link Ops#swiglu}, with a third of the output traffic.
+     */
+    void multiplySwiGLU(int m, int k, float[] a, int aOff, int lda, PackedWeights pairs, float[] z, float[] mask) {
+        if (!pairs.pairs()) throw new IllegalArgumentException("the weights are not packed as gate/up pairs");
+        if (k != pairs.k()) throw new IllegalArgumentException("A has " + k + " columns, the packed weights " + pairs.k());
+        if (m < 0) throw new IllegalArgumentException("negative row count " + m);
+        int n = pairs.rows()[0];
+        checkMatrix("A", a, aOff, lda, m, k);
+        checkMatrix("z", z, 0, n, m, n);
+        if (mask != null) Objects.checkFromIndexSize(0, n, mask.length);
+        if (m == 0) return;
+        Outputs o = new Outputs(new float[2][], new int[2], new int[2], true, new int[]{n, n}, new float[][]{z, z}, new int[2],
+                new int[]{n, n}, pairs, mask);
         run(m, o.panels(), k, a, aOff, lda, false, o, false);
     }
 
@@ -195,13 +217,16 @@ public final class Gemm implements AutoCloseable {
         final boolean transB;
         /** B packed beforehand (then b is not read), or null. */
         final PackedWeights packed;
+        /** Gate/up pairs ({@link #multiplySwiGLU}): SwiGLU's neuron mask, or null. */
+        final float[] swigluMask;
 
         Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc) {
-            this(b, bOff, ldb, transB, n, c, cOff, ldc, null);
+            this(b, bOff, ldb, transB, n, c, cOff, ldc, null, null);
         }
 
-        Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc, PackedWeights packed) {
-            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB; this.packed = packed;
+        Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc, PackedWeights packed,
+                float[] swigluMask) {
+            this.b = b; this.bOff = bOff; this.ldb = ldb; this.transB = transB; this.packed = packed; this.swigluMask = swigluMask;
             this.n = n; this.c = c; this.cOff = cOff; this.ldc = ldc;
             firstPanel = new int[n.length + 1];
             for (int j = 0; j < n.length; j++) firstPanel[j + 1] = firstPanel[j] + ceilDiv(n[j], NR);
@@ -326,11 +351,13 @@ public final class Gemm implements AutoCloseable {
             int i0 = piece / kBlocks * mc, pc = piece % kBlocks * KC;
             if (i0 < m) packA(a, aOff, lda, false, i0, Math.min(mc, m - i0), pc, Math.min(KC, k - pc), ap, piece * mc * KC);
         };
+        int unit = o.packed.pairs() ? 2 : 1;   // a task holds whole gate/up pairs
         IndexBody task = (index, t) -> {
             int block = index / colSplits, split = index % colSplits, i0 = block * mc;
             if (i0 >= m) return;
             packedTask(o, k, ap, block * kBlocks * mc * KC, mc * KC, i0, Math.min(mc, m - i0),
-                    split * panels / colSplits, (split + 1) * panels / colSplits, serial != null ? serial : workspaces[t]);
+                    unit * (split * (panels / unit) / colSplits), unit * ((split + 1) * (panels / unit) / colSplits),
+                    serial != null ? serial : workspaces[t]);
         };
         // A is packed first, shared out over the threads (packed on first use, the other thread waited for the
         // block: 5 % of a profile's samples in a prompt, though no faster overall without)
@@ -369,8 +396,20 @@ public final class Gemm implements AutoCloseable {
                 }
             }
         }
+        PackedWeights pw = o.packed;
+        if (pw.pairs()) {   // z = SwiGLU of each pair, gate panel q and up panel q + 1
+            float[] z = o.c[0];
+            int n = o.n[0];
+            for (int q = q0; q < q1; q += 2) {
+                int col0 = pw.col0(q), cols = Math.min(NR, n - col0);
+                for (int r = 0, from = (q - q0) * padded * NR, to = (i0 + r) * n + col0; r < rows; r++, from += NR, to += n) {
+                    Ops.swiglu(sums, from, sums, from + padded * NR, z, to, cols, o.swigluMask, col0);
+                }
+            }
+            return;
+        }
         for (int q = q0; q < q1; q++) {
-            int j = o.product(q), col0 = (q - o.firstPanel[j]) * NR, cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
+            int j = pw.productOf(q), col0 = pw.col0(q), cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
             for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
                 System.arraycopy(sums, from, o.c[j], to, cols);
             }

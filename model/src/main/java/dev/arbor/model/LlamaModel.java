@@ -402,8 +402,7 @@ public final class LlamaModel implements AutoCloseable {
             Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate);
             Ops.rmsNorm(w.h, w.a, r0, r1, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
         });
-        backend.linear(w.a, rows, new Weight[]{p.gate, p.up}, new float[][]{w.gate, w.up}, w.plan);
-        backend.forRows(rows, (r0, r1) -> Ops.swiglu(w.gate, w.up, w.z, r0, r1, ffn, p.ffnMask));
+        backend.linearSwiGLU(w.a, rows, p.gate, p.up, w.z, p.ffnMask, w.plan, w.gate, w.up);
         backend.linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
         backend.forRows(rows, (r0, r1) -> Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate));
     }

@@ -53,23 +53,28 @@ final class Ops {
 
     /** SwiGLU with the optional neuron mask: z = silu(g) ⊙ u ⊙ m_f, silu(g) = g / (1 + e^−g). */
     static void swiglu(float[] gate, float[] up, float[] z, int r0, int r1, int f, float[] mask) {
+        for (int r = r0; r < r1; r++) swiglu(gate, r * f, up, r * f, z, r * f, f, mask, 0);
+    }
+
+    /**
+     * z[zo + i] = silu(gate[go + i]) · up[uo + i] (· mask[mo + i], if not null) for i in [0, n): one run of a row,
+     * for the products that write SwiGLU's output directly (element-wise, so the same bits as over whole rows).
+     */
+    static void swiglu(float[] gate, int go, float[] up, int uo, float[] z, int zo, int n, float[] mask, int mo) {
         VectorSpecies<Float> w = Matmul.W;   // element-wise, so any width gives the same bits; Exp sees one species (see Exp)
-        for (int r = r0; r < r1; r++) {
-            int o = r * f;
-            int i = 0;
-            int bound = w.loopBound(f);
-            for (; i < bound; i += w.length()) {
-                FloatVector g = FloatVector.fromArray(w, gate, o + i);
-                FloatVector silu = g.div(Exp.exp(g.neg()).add(1f));
-                FloatVector v = silu.mul(FloatVector.fromArray(w, up, o + i));
-                if (mask != null) v = v.mul(FloatVector.fromArray(w, mask, i));
-                v.intoArray(z, o + i);
-            }
-            for (; i < f; i++) {
-                float g = gate[o + i];
-                float v = g / (1f + Exp.exp(-g)) * up[o + i];
-                z[o + i] = mask == null ? v : v * mask[i];
-            }
+        int i = 0;
+        int bound = w.loopBound(n);
+        for (; i < bound; i += w.length()) {
+            FloatVector g = FloatVector.fromArray(w, gate, go + i);
+            FloatVector silu = g.div(Exp.exp(g.neg()).add(1f));
+            FloatVector v = silu.mul(FloatVector.fromArray(w, up, uo + i));
+            if (mask != null) v = v.mul(FloatVector.fromArray(w, mask, mo + i));
+            v.intoArray(z, zo + i);
+        }
+        for (; i < n; i++) {
+            float g = gate[go + i];
+            float v = g / (1f + Exp.exp(-g)) * up[uo + i];
+            z[zo + i] = mask == null ? v : v * mask[mo + i];
         }
     }
 

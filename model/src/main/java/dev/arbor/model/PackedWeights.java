@@ -52,24 +52,34 @@ final class PackedWeights {
     private final int[] n;
     private final int panelCount, groups;
     private final boolean bf16;
+    /** Gate and up weights packed as pairs of panels, for the products that end in SwiGLU ({@link #packPairs}). */
+    private final boolean pairs;
     private final MemorySegment data;
     /** Product and first output column of each panel. */
     private final int[] productOf, col0;
 
-    private PackedWeights(int k, int[] n, boolean bf16, Arena arena) {
+    private PackedWeights(int k, int[] n, boolean bf16, boolean pairs, Arena arena) {
         this.k = k;
         this.n = n;
         this.bf16 = bf16;
+        this.pairs = pairs;
         int panels = 0;
         for (int rows : n) panels += Math.ceilDiv(rows, NR);
         panelCount = panels;
         groups = Math.ceilDiv(panels, GROUP);
         productOf = new int[panels];
         col0 = new int[panels];
-        for (int j = 0, g = 0; j < n.length; j++) {
-            for (int c = 0; c < n[j]; c += NR, g++) {
-                productOf[g] = j;
-                col0[g] = c;
+        if (pairs) {   // gate panel i, then up panel i: a pair is the same NR columns of both
+            for (int g = 0; g < panels; g++) {
+                productOf[g] = g % 2;
+                col0[g] = g / 2 * NR;
+            }
+        } else {
+            for (int j = 0, g = 0; j < n.length; j++) {
+                for (int c = 0; c < n[j]; c += NR, g++) {
+                    productOf[g] = j;
+                    col0[g] = c;
+                }
             }
         }
         // the last group may hold fewer panels: its rows are narrower, so no padding is stored or read
@@ -89,10 +99,24 @@ final class PackedWeights {
      * threads read it), groups shared out over the pool.
      */
     static PackedWeights pack(Weight[] ws, WorkerPool pool, Arena arena) {
+        return pack(ws, false, pool, arena);
+    }
+
+    /**
+     * Packs an MLP's gate and up weights (see {@link #supports}, same shape) as pairs of panels, gate panel i next to
+     * up panel i, so that whoever computes one pair's outputs has both halves of their SwiGLU:
+     * {@link Gemm#multiplySwiGLU} and {@link #multiplyRowSwiGLU} write z = silu(gate)·up directly.
+     */
+    static PackedWeights packPairs(Weight gate, Weight up, WorkerPool pool, Arena arena) {
+        if (gate.rows() != up.rows()) throw new IllegalArgumentException("gate and up weights of different shapes");
+        return pack(new Weight[]{gate, up}, true, pool, arena);
+    }
+
+    private static PackedWeights pack(Weight[] ws, boolean pairs, WorkerPool pool, Arena arena) {
         if (!supports(ws)) throw new IllegalArgumentException("only BF16 or F32 weights with one column count are packed");
         int k = ws[0].cols();
         int[] n = Arrays.stream(ws).mapToInt(Weight::rows).toArray();
-        PackedWeights pw = new PackedWeights(k, n, ws[0].dtype() == DType.BF16, arena);
+        PackedWeights pw = new PackedWeights(k, n, ws[0].dtype() == DType.BF16, pairs, arena);
         int size = NR * k, groupSize = GROUP * NR * k;
         boolean bf16 = pw.bf16;
         float[][] rows = new float[pool.threads()][bf16 ? 0 : size], group = new float[pool.threads()][bf16 ? 0 : groupSize];
@@ -141,6 +165,15 @@ final class PackedWeights {
 
     int panelCount() { return panelCount; }
 
+    /** Whether these are gate and up weights packed as pairs ({@link #packPairs}). */
+    boolean pairs() { return pairs; }
+
+    /** The product panel g belongs to. */
+    int productOf(int g) { return productOf[g]; }
+
+    /** The first output column of panel g (in its product). */
+    int col0(int g) { return col0[g]; }
+
     boolean bf16() { return bf16; }
 
     MemorySegment data() { return data; }
@@ -185,8 +218,24 @@ final class PackedWeights {
      * float[], int, int, PackedWeights, float[][], int[])} gives that row. out holds GROUP·NR floats per thread.
      */
     void multiplyRow(float[] x, int xOff, float[][] y, int[] yOff, WorkerPool pool, float[][] out) {
-        Objects.checkFromIndexSize(xOff, k, x.length);
+        if (pairs) throw new IllegalStateException("gate and up weights packed as pairs are multiplied by multiplyRowSwiGLU");
         for (int j = 0; j < n.length; j++) Objects.checkFromIndexSize(yOff[j], n[j], y[j].length);
+        multiplyRow(x, xOff, y, yOff, null, 0, null, pool, out);
+    }
+
+    /**
+     * z[zOff …] = silu(x·W_gateᵀ) ⊙ (x·W_upᵀ) (⊙ mask, if not null) for one row x, for weights packed by
+     * {@link #packPairs}: the bits of {@link #multiplyRow} followed by {@link Ops#swiglu}.
+     */
+    void multiplyRowSwiGLU(float[] x, int xOff, float[] z, int zOff, float[] mask, WorkerPool pool, float[][] out) {
+        if (!pairs) throw new IllegalStateException("only gate and up weights packed as pairs give SwiGLU");
+        Objects.checkFromIndexSize(zOff, n[0], z.length);
+        multiplyRow(x, xOff, null, null, z, zOff, mask, pool, out);
+    }
+
+    private void multiplyRow(float[] x, int xOff, float[][] y, int[] yOff, float[] z, int zOff, float[] mask, WorkerPool pool,
+                             float[][] out) {
+        Objects.checkFromIndexSize(xOff, k, x.length);
         int runs = Math.min(groups, RUNS_PER_THREAD * pool.threads());
         pool.run(runs, (run, t) -> {
             float[] o = out[t];
@@ -200,9 +249,17 @@ final class PackedWeights {
                         else panelRow(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
                     }
                 }
-                for (int g = gr * GROUP; g < Math.min(panelCount, (gr + 1) * GROUP); g++) {
-                    int j = productOf[g];
-                    System.arraycopy(o, (g - gr * GROUP) * NR, y[j], yOff[j] + col0[g], Math.min(NR, n[j] - col0[g]));
+                int last = Math.min(panelCount, (gr + 1) * GROUP);
+                if (z != null) {   // pairs: a group holds whole pairs (GROUP is even)
+                    for (int g = gr * GROUP; g < last; g += 2) {
+                        int at = (g - gr * GROUP) * NR;
+                        Ops.swiglu(o, at, o, at + NR, z, zOff + col0[g], Math.min(NR, n[0] - col0[g]), mask, col0[g]);
+                    }
+                } else {
+                    for (int g = gr * GROUP; g < last; g++) {
+                        int j = productOf[g];
+                        System.arraycopy(o, (g - gr * GROUP) * NR, y[j], yOff[j] + col0[g], Math.min(NR, n[j] - col0[g]));
+                    }
                 }
             }
         });

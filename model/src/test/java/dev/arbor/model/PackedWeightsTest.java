@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -85,6 +86,50 @@ class PackedWeightsTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * Gate and up packed as pairs: the GEMM's and a decode row's SwiGLU output has the bits of the two products
+     * followed by {@link Ops#swiglu}, with and without a neuron mask. Sizes: n a multiple of NR and not (a partial
+     * last pair), a last group of one pair, one row, a row block and more (more tasks than pairs: 300 rows, n 40).
+     */
+    @ParameterizedTest
+    @CsvSource({"BF16,1,300,40,false", "BF16,9,257,96,true", "BF16,300,64,40,true", "F32,5,130,72,false",
+            "F32,270,513,128,true", "BF16,130,768,2048,false"})
+    void swigluPairsGiveTheBitsOfBothProductsThenSwiglu(DType dtype, int m, int k, int n, boolean masked) {
+        SplittableRandom r = new SplittableRandom(m * 7000L + k + n);
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2); Gemm gemm = new Gemm(pool)) {
+            float[] widened = new float[2 * n * k];
+            Weight gate = weight(arena, dtype, n, k, r, widened, 0), up = weight(arena, dtype, n, k, r, widened, n * k);
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] mask = null;
+            if (masked) {
+                mask = new float[n];
+                for (int c = 0; c < n; c++) mask[c] = c % 3 == 0 ? 0f : (float) r.nextDouble();
+            }
+            float[][] products = outputs(m, new int[]{n, n});
+            gemm.multiplyStacked(m, k, x, 0, k, widened, new int[]{n, n}, products, new int[2]);
+            float[] want = new float[m * n];
+            Ops.swiglu(products[0], products[1], want, 0, m, n, mask);
+            assertThat(IntStream.range(0, want.length).filter(i -> Math.abs(want[i]) > 1e-3).count()).as("nonzero outputs")
+                    .isGreaterThan(want.length / 4);
+
+            PackedWeights pairs = PackedWeights.packPairs(gate, up, pool, arena);
+            float[] got = new float[m * n];
+            Arrays.fill(got, Float.NaN);   // overwritten, never read
+            gemm.multiplySwiGLU(m, k, x, 0, k, pairs, got, mask);
+            assertThat(got).isEqualTo(want);
+
+            float[] out = new float[PackedWeights.GROUP * Gemm.NR];
+            for (int i = 0; i < m; i++) {
+                float[] row = new float[n + 3];
+                pairs.multiplyRowSwiGLU(x, i * k, row, 3, mask, pool, new float[][]{out, out.clone()});
+                assertThat(Arrays.copyOfRange(row, 3, 3 + n)).as("row %d", i).isEqualTo(Arrays.copyOfRange(want, i * n, (i + 1) * n));
+            }
+            assertThatThrownBy(() -> gemm.multiplyStacked(m, k, x, 0, k, pairs, outputs(m, new int[]{n, n}), new int[2]))
+                    .isInstanceOf(IllegalArgumentException.class);
         }
     }
 
