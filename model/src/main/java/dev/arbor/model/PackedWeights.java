@@ -16,12 +16,13 @@ import java.util.Arrays;
 import java.util.Objects;
 
 /**
- * The weights of one product (q, k and v stacked; gate and up; or one weight alone), repacked once into the
- * GEMM's micro-panels: NR output rows of W (columns of B = Wᵀ) a panel, stored in groups of {@link #GROUP} panels
- * side by side (the last group may hold fewer), one k step (a row of the group) after another, so that a group
- * is one contiguous run of memory. Prompts multiply them by {@link Gemm#multiplyStacked(int, int, float[], int,
- * int, PackedWeights, float[][], int[])}, which copies each panel it needs out once per task instead of packing
- * the weights on every call, and a decode row by {@link #multiplyRow}, which streams whole groups and computes
+ * The weights of one product (q, k and v stacked; gate and up, as pairs of panels, {@link #packPairs}; or one
+ * weight alone), repacked once into the GEMM's micro-panels: NR output rows of W (columns of B = Wᵀ) a panel,
+ * stored in groups of {@link #GROUP} panels side by side (the last group may hold fewer), one k step (a row of the
+ * group) after another, so that a group is one contiguous run of memory. Prompts multiply them by
+ * {@link Gemm#multiplyStacked(int, int, float[], int, int, PackedWeights, float[][], int[])}, which copies each panel
+ * it needs out once per task instead of packing the weights on every call, and a decode row by
+ * {@link #multiplyRow}, which streams whole groups and computes
  * exactly the GEMM's bits for that row (the same fused multiply-add chain per k block of {@link Gemm#KC}, the
  * blocks added in order): a token decoded alone equals the same token in a prompt or in a batch.
  *
@@ -230,6 +231,7 @@ final class PackedWeights {
     void multiplyRowSwiGLU(float[] x, int xOff, float[] z, int zOff, float[] mask, WorkerPool pool, float[][] out) {
         if (!pairs) throw new IllegalStateException("only gate and up weights packed as pairs give SwiGLU");
         Objects.checkFromIndexSize(zOff, n[0], z.length);
+        if (mask != null) Objects.checkFromIndexSize(0, n[0], mask.length);
         multiplyRow(x, xOff, null, null, z, zOff, mask, pool, out);
     }
 
