@@ -30,7 +30,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>A model's weights are packed once ({@link PackedWeights}) and not per call. Their products need no barrier per
  * k block: each task (row block of {@link #PACKED_MC} × range of micro-panels) runs all k blocks of its outputs,
  * summing into a contiguous block of its own, and copies each micro-panel it uses into one buffer (BF16 widened on
- * the way); see {@link #gemmPacked}.
+ * the way); see {@link #gemmPacked}. Gate and up weights packed as pairs end in SwiGLU inside the tasks
+ * ({@link #multiplySwiGLU}).
  *
  * <p>Determinism: every C element is computed the same way whatever the thread count or the task split: for each
  * k block in order, one fused multiply-add chain over that block's p in order, starting from 0, then added to C
