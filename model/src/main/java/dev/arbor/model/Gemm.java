@@ -210,7 +210,8 @@ public final class Gemm implements AutoCloseable {
     /**
      * The B operands and C outputs of one call: products C_j (+)= A·B_j that share A, their columns cut into
      * NR-wide micro-panels numbered across all of them (product j's panels are [firstPanel[j], firstPanel[j+1]),
-     * its last one partial when NR does not divide n_j).
+     * its last one partial when NR does not divide n_j; packed weights number them in their own order, which
+     * {@link #product} and {@link #col0} follow).
      */
     private static final class Outputs {
         final float[][] b, c;
@@ -241,8 +242,11 @@ public final class Gemm implements AutoCloseable {
 
         int panels() { return firstPanel[n.length]; }
 
-        /** The product that panel q belongs to. */
-        int product(int q) { return productOf[q]; }
+        /** The product that panel q belongs to (packed weights keep their own order: gate/up pairs interleave). */
+        int product(int q) { return packed != null ? packed.productOf(q) : productOf[q]; }
+
+        /** The first column of panel q in its product. */
+        int col0(int q) { return packed != null ? packed.col0(q) : (q - firstPanel[productOf[q]]) * NR; }
     }
 
     /** Validates the arguments; handles empty products (k == 0 zeroes C unless accumulating). Returns whether work remains. */
@@ -397,12 +401,11 @@ public final class Gemm implements AutoCloseable {
                 }
             }
         }
-        PackedWeights pw = o.packed;
-        if (pw.pairs()) {   // z = SwiGLU of each pair, gate panel q and up panel q + 1
+        if (o.packed.pairs()) {   // z = SwiGLU of each pair, gate panel q and up panel q + 1
             float[] z = o.c[0];
             int n = o.n[0];
             for (int q = q0; q < q1; q += 2) {
-                int col0 = pw.col0(q), cols = Math.min(NR, n - col0);
+                int col0 = o.col0(q), cols = Math.min(NR, n - col0);
                 for (int r = 0, from = (q - q0) * padded * NR, to = (i0 + r) * n + col0; r < rows; r++, from += NR, to += n) {
                     Ops.swiglu(sums, from, sums, from + padded * NR, z, to, cols, o.swigluMask, col0);
                 }
@@ -410,7 +413,7 @@ public final class Gemm implements AutoCloseable {
             return;
         }
         for (int q = q0; q < q1; q++) {
-            int j = pw.productOf(q), col0 = pw.col0(q), cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
+            int j = o.product(q), col0 = o.col0(q), cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
             for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
                 System.arraycopy(sums, from, o.c[j], to, cols);
             }
@@ -456,7 +459,7 @@ public final class Gemm implements AutoCloseable {
             int q = first + (s - q0);
             if (q >= q1) q -= q1 - q0;
             pb.ensurePacked(q);
-            int g = pb.g0 + q, j = o.product(g), col0 = (g - o.firstPanel[j]) * NR;
+            int g = pb.g0 + q, j = o.product(g), col0 = o.col0(g);
             int cols = Math.min(NR, o.n[j] - col0), ldc = o.ldc[j];
             float[] c = o.c[j];
             int cBase = o.cOff[j] + i0 * ldc + col0;
@@ -548,7 +551,7 @@ public final class Gemm implements AutoCloseable {
          * transpose, done once per product and amortised over all m rows.
          */
         void pack(int q) {
-            int g = g0 + q, j = o.product(g), j0 = (g - o.firstPanel[j]) * NR, cols = Math.min(NR, o.n[j] - j0), dst = q * kc * NR;
+            int g = g0 + q, j = o.product(g), j0 = o.col0(g), cols = Math.min(NR, o.n[j] - j0), dst = q * kc * NR;
             float[] b = o.b[j];
             int bOff = o.bOff[j], ldb = o.ldb[j];
             if (!o.transB) {
