@@ -429,11 +429,13 @@ final class Attention {
 
     /**
      * scores[s] = e^(scores[s] − max) for s in [0, n); returns 1 / Σ_s of them (summed lane-wise over the vectors of
-     * positions, then the lanes in order). scores has room for n rounded up to whole vectors: the positions past n are
-     * set to −∞ first, so every loop runs on whole vectors, with no masks, and those lanes add exactly 0 (e^−∞).
-     * The maximum is taken by compare and blend: FloatVector.max and a MAX reduction follow Math.max (NaN, −0.0), several
-     * instructions a step. (A 512-row prompt's unit of eight queries at position 255: 1.69 µs of softmax with masks
-     * and Math.max semantics, 1.26 µs now; the exponentials alone take 0.5.)
+     * positions, then the lanes pairwise, in float). scores has room for n rounded up to whole vectors: the positions
+     * past n are set to −∞ first, so every loop runs on whole vectors, with no masks, and those lanes add exactly 0
+     * (e^−∞). The maximum is taken by compare and blend over the vectors (FloatVector.max follows Math.max: NaN, −0.0,
+     * several instructions a step), then once across the lanes by a MAX reduction, whose order cannot change its
+     * value; which zero is the maximum does not change x − max. (A 512-row prompt's attention on one thread, same-JVM
+     * A/B: softmax 1.19 → 0.75 ms a layer with the four chains, the MAX reduction and the constant-index sum, which
+     * replaced one chain and lane(i) loops with a branch per lane.)
      */
     private static float softmaxUnnormalised(float[] scores, int so, int n) {
         int end = Math.ceilDiv(n, L) * L;
