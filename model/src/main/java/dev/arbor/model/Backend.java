@@ -23,15 +23,20 @@ interface Backend extends AutoCloseable {
 
     /**
      * z = silu(x·gateᵀ) ⊙ (x·upᵀ) (⊙ mask, if not null): the first half of an MLP, z [rows, N]. By default the two
-     * products into the scratch gateOut and upOut, then SwiGLU row by row ({@link Ops#swiglu}); an implementation
-     * may fuse them, with the same bits.
+     * products into buffers from the scratch (each at least rows·N floats), then SwiGLU row by row
+     * ({@link Ops#swiglu}); an implementation may fuse them, with the same bits, and then never asks for the scratch.
      */
     default void linearSwiGLU(float[] x, int rows, Weight gate, Weight up, float[] z, float[] mask, RowPlan plan,
-                              float[] gateOut, float[] upOut) {
-        linear(x, rows, new Weight[]{gate, up}, new float[][]{gateOut, upOut}, plan);
+                              ProductScratch scratch) {
+        float[][] gateUp = scratch.gateAndUp();
+        linear(x, rows, new Weight[]{gate, up}, gateUp, plan);
         int f = gate.rows();
-        forRows(rows, (r0, r1) -> Ops.swiglu(gateOut, upOut, z, r0, r1, f, mask));
+        forRows(rows, (r0, r1) -> Ops.swiglu(gateUp[0], gateUp[1], z, r0, r1, f, mask));
     }
+
+    /** Buffers for the gate and up products of {@link #linearSwiGLU}, made when first asked for. */
+    @FunctionalInterface
+    interface ProductScratch { float[][] gateAndUp(); }
 
     /**
      * Causal softmax attention of layer l for every row r and query head j of a batch: row r is

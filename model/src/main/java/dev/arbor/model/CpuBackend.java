@@ -126,10 +126,10 @@ final class CpuBackend implements Backend {
      * again, and a pass over them, less).
      */
     @Override public void linearSwiGLU(float[] x, int rows, Weight gate, Weight up, float[] z, float[] mask, RowPlan plan,
-                                       float[] gateOut, float[] upOut) {
+                                       ProductScratch scratch) {
         PackedWeights pairs = packed(pairedWeights, new Weight[]{gate, up}, true);
         if (pairs == null) {
-            Backend.super.linearSwiGLU(x, rows, gate, up, z, mask, plan, gateOut, upOut);
+            Backend.super.linearSwiGLU(x, rows, gate, up, z, mask, plan, scratch);
         } else if (rows == 1) {
             pairs.multiplyRowSwiGLU(x, 0, z, 0, mask, pool, rowOut);
         } else {

@@ -402,7 +402,7 @@ public final class LlamaModel implements AutoCloseable {
             Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate);
             Ops.rmsNorm(w.h, w.a, r0, r1, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
         });
-        backend.linearSwiGLU(w.a, rows, p.gate, p.up, w.z, p.ffnMask, w.plan, w.gate, w.up);
+        backend.linearSwiGLU(w.a, rows, p.gate, p.up, w.z, p.ffnMask, w.plan, w);
         backend.linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
         backend.forRows(rows, (r0, r1) -> Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate));
     }
@@ -427,16 +427,22 @@ public final class LlamaModel implements AutoCloseable {
         return workspace;
     }
 
-    /** Activation buffers for a batch of up to `rows` token rows, reused between calls. */
-    static final class Workspace {
-        final int rows;
-        final float[] h, a, q, k, v, att, out, gate, up, z, invRms;
+    /**
+     * Activation buffers for a batch of up to `rows` token rows, reused between calls. The gate and up products'
+     * buffers are made only for a backend that asks for them: the CPU backend's packed weights write SwiGLU's output
+     * directly (the two would be 42 MB of a 2048-token smol prompt's workspace).
+     */
+    static final class Workspace implements Backend.ProductScratch {
+        final int rows, ffn;
+        final float[] h, a, q, k, v, att, out, z, invRms;
         final Sequence[] rowSeq;
         final int[] rowPos;
         RowPlan plan;
+        private float[][] gateAndUp;
 
         Workspace(LlamaModel m, int rows) {
             this.rows = rows;
+            this.ffn = m.ffn;
             int d = m.hidden, qd = m.heads * m.headDim, kvd = m.kvHeads * m.headDim;
             h = new float[rows * d];
             a = new float[rows * d];
@@ -445,12 +451,15 @@ public final class LlamaModel implements AutoCloseable {
             v = new float[rows * kvd];
             att = new float[rows * qd];
             out = new float[rows * d];
-            gate = new float[rows * m.ffn];
-            up = new float[rows * m.ffn];
             z = new float[rows * m.ffn];
             invRms = new float[rows];
             rowSeq = new Sequence[rows];
             rowPos = new int[rows];
+        }
+
+        @Override public float[][] gateAndUp() {
+            if (gateAndUp == null) gateAndUp = new float[][]{new float[rows * ffn], new float[rows * ffn]};
+            return gateAndUp;
         }
     }
 
