@@ -133,6 +133,37 @@ class PackedWeightsTest {
         }
     }
 
+    /**
+     * The CPU backend's SwiGLU: with packable weights it never asks for the gate and up buffers (the workspace then
+     * never makes them) and gives the bits of the two products followed by SwiGLU; with F16 weights (not packed) it
+     * asks for them once a call and gives the same bits, as the default path.
+     */
+    @ParameterizedTest
+    @CsvSource({"BF16,5", "BF16,1", "F32,5", "F16,5", "F16,1"})
+    void theBackendAsksForGateAndUpBuffersOnlyWhenItCannotFuseSwiglu(DType dtype, int m) {
+        int n = 100, k = 70;
+        SplittableRandom r = new SplittableRandom(m * 31L + dtype.ordinal());
+        try (Arena arena = Arena.ofShared(); CpuBackend backend = new CpuBackend(2)) {
+            Weight gate = weight(arena, dtype, n, k, r, new float[n * k], 0), up = weight(arena, dtype, n, k, r, new float[n * k], 0);
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            RowPlan plan = m == 1 ? RowPlan.decode(1) : RowPlan.of(java.util.List.of(new int[m]));
+            float[][] products = outputs(m, new int[]{n, n});
+            backend.linear(x, m, new Weight[]{gate, up}, products, plan);
+            float[] want = new float[m * n];
+            Ops.swiglu(products[0], products[1], want, 0, m, n, null);
+
+            int[] asked = {0};
+            float[] got = new float[m * n];
+            backend.linearSwiGLU(x, m, gate, up, got, null, plan, () -> {
+                asked[0]++;
+                return outputs(m, new int[]{n, n});
+            });
+            assertThat(got).isEqualTo(want);
+            assertThat(asked[0]).as("calls for the gate and up buffers").isEqualTo(dtype == DType.F16 ? 1 : 0);
+        }
+    }
+
     @Test
     void onlyBf16AndF32WeightsOfOneShapeArePacked() {
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(1)) {
