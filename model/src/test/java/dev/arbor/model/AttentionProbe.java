@@ -32,7 +32,7 @@ public final class AttentionProbe {
     }
 
     /** FLOPs of one {@link #run}: 4·head_dim for each (row, position ≤ row) pair, as {@code bench} counts them. */
-    public double flops() { return 4.0 * headDim * rows * (rows + 1) / 2; }
+    public static double flops(int rows, int headDim) { return 4.0 * headDim * rows * (rows + 1) / 2; }
 
     /** Every unit of eight rows, the last rows first; returns one output so that the work is used. */
     public float run() {

@@ -52,7 +52,7 @@ public class AttentionBench {
             var p = r.getParams();
             int rows = Integer.parseInt(p.getParam("rows")), hd = Integer.parseInt(p.getParam("headDim"));
             double us = r.getPrimaryResult().getScore();
-            double gflops = new AttentionProbe(rows, hd).flops() / us / 1e3;
+            double gflops = AttentionProbe.flops(rows, hd) / us / 1e3;
             System.out.printf("%6d %8d %12.1f %12.1f (%3.0f %%)%n", rows, hd, us, gflops, 100 * gflops / corePeak);
         }
     }
