@@ -164,6 +164,25 @@ class PackedWeightsTest {
         }
     }
 
+    /** Known splits: 40 groups on 2 threads as a quarter of what is left each time; every group in exactly one run. */
+    @Test
+    void decodeRunsShrinkToOneGroupAndCoverEveryGroupOnce() {
+        assertThat(PackedWeights.runStarts(40, 2)).containsExactly(0, 10, 18, 24, 28, 31, 34, 36, 37, 38, 39, 40);
+        assertThat(PackedWeights.runStarts(6, 2)).containsExactly(0, 2, 3, 4, 5, 6);
+        assertThat(PackedWeights.runStarts(1, 2)).containsExactly(0, 1);
+        assertThat(PackedWeights.runStarts(5, 1)).containsExactly(0, 3, 4, 5);
+        for (int groups = 1; groups <= 300; groups++) {
+            int[] s = PackedWeights.runStarts(groups, 2);
+            assertThat(s[0]).isZero();
+            assertThat(s[s.length - 1]).isEqualTo(groups);
+            for (int i = 1; i < s.length; i++) {
+                assertThat(s[i] - s[i - 1]).isPositive();
+                if (i > 1) assertThat(s[i] - s[i - 1]).isLessThanOrEqualTo(s[i - 1] - s[i - 2]);
+            }
+            assertThat(s[s.length - 1] - s[s.length - 2]).isEqualTo(1);
+        }
+    }
+
     @Test
     void onlyBf16AndF32WeightsOfOneShapeArePacked() {
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(1)) {
