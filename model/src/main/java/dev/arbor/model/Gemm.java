@@ -349,30 +349,53 @@ public final class Gemm implements AutoCloseable {
         int mc = roundUp(ceilDiv(m, rowBlocks), MR);
         int kBlocks = ceilDiv(k, KC), panels = o.panels();
         int panelsPerTask = (int) Math.max(1, C_BLOCK_BYTES / ((long) mc * NR * Float.BYTES));
-        int wanted = serial != null ? 1 : ceilDiv(TASKS_PER_THREAD * threads, rowBlocks);
-        int colSplits = Math.min(panels, Math.max(ceilDiv(panels, panelsPerTask), wanted));
+        int unit = o.packed.pairs() ? 2 : 1;   // a task holds whole gate/up pairs
+        int[] tasks = packedTasks(rowBlocks, panels / unit, Math.max(1, panelsPerTask / unit), serial != null ? 1 : threads);
         float[] ap = (serial != null ? serial : workspaces[0]).sharedA(rowBlocks * kBlocks * mc * KC);
         IndexBody packing = (piece, t) -> {
             int i0 = piece / kBlocks * mc, pc = piece % kBlocks * KC;
             if (i0 < m) packA(a, aOff, lda, false, i0, Math.min(mc, m - i0), pc, Math.min(KC, k - pc), ap, piece * mc * KC);
         };
-        int unit = o.packed.pairs() ? 2 : 1;   // a task holds whole gate/up pairs
         IndexBody task = (index, t) -> {
-            int block = index / colSplits, split = index % colSplits, i0 = block * mc;
-            if (i0 >= m) return;
+            int block = tasks[3 * index], i0 = block * mc;
+            if (i0 >= m) return;   // rounding mc up to MR can leave a last block empty
             packedTask(o, k, ap, block * kBlocks * mc * KC, mc * KC, i0, Math.min(mc, m - i0),
-                    unit * (split * (panels / unit) / colSplits), unit * ((split + 1) * (panels / unit) / colSplits),
-                    serial != null ? serial : workspaces[t]);
+                    unit * tasks[3 * index + 1], unit * tasks[3 * index + 2], serial != null ? serial : workspaces[t]);
         };
         // A is packed first, shared out over the threads (packed on first use, the other thread waited for the
         // block: 5 % of a profile's samples in a prompt, though no faster overall without)
         if (serial != null) {
             for (int piece = 0; piece < rowBlocks * kBlocks; piece++) packing.run(piece, 0);
-            for (int index = 0; index < rowBlocks * colSplits; index++) task.run(index, 0);
+            for (int index = 0; index < tasks.length / 3; index++) task.run(index, 0);
         } else {
             parallelFor(rowBlocks * kBlocks, packing);
-            parallelFor(rowBlocks * colSplits, task);
+            parallelFor(tasks.length / 3, task);
         }
+    }
+
+    /**
+     * The tasks of {@link #gemmPacked} in the order the threads claim them, as (row block, first unit, end unit)
+     * triples, a unit being one micro-panel (or one gate/up pair): up to maxUnits a task while much work is left, then
+     * 1/(2·threads) of what is left, down to one unit, so that the threads finish a product within about one
+     * panel's work of each other instead of one whole task (a row block of 256 rows × 8 panels: 0.5 ms, 1 ms for the
+     * small model's down product). Splitting by panels copies no panel twice: each is copied once per task that uses it.
+     * Products of a 512-token prompt against even tasks (`AbParts`, both builds in one JVM, 10 rounds, both orders), ms:
+     * bsmall 303.0 → 295.2 and 293.8 → 289.5, smol bf16 992.1 → 984.9 and 988.5 → 969.5.
+     */
+    static int[] packedTasks(int rowBlocks, int units, int maxUnits, int threads) {
+        int[] t = new int[3 * rowBlocks * units];
+        int n = 0, left = rowBlocks * units;
+        for (int b = 0; b < rowBlocks; b++) {
+            for (int u = 0; u < units; n++) {
+                int size = Math.min(units - u, Math.clamp(Math.ceilDiv(left, 2 * threads), 1, maxUnits));
+                t[3 * n] = b;
+                t[3 * n + 1] = u;
+                t[3 * n + 2] = u + size;
+                u += size;
+                left -= size;
+            }
+        }
+        return Arrays.copyOf(t, 3 * n);
     }
 
     /**

@@ -109,6 +109,24 @@ class GemmTest {
 
     private static final int[] ODD = {1, 7, 13, 65, 257};
 
+    /** Packed-weight tasks: whole tasks while much is left, then shrinking to one panel; every panel of every block once. */
+    @Test void packedTasksShrinkToOnePanelAndCoverEachPanelOnce() {
+        int[] t = Gemm.packedTasks(2, 24, 8, 2);
+        assertThat(t).containsExactly(0, 0, 8, 0, 8, 16, 0, 16, 24, 1, 0, 6, 1, 6, 11, 1, 11, 15, 1, 15, 18, 1, 18, 20,
+                1, 20, 21, 1, 21, 22, 1, 22, 23, 1, 23, 24);
+        for (int[] shape : new int[][]{{1, 1, 8}, {1, 3, 8}, {2, 72, 8}, {3, 64, 4}, {5, 7, 2}, {1, 100, 256}}) {
+            int blocks = shape[0], units = shape[1], max = shape[2];
+            int[][] seen = new int[blocks][units];
+            t = Gemm.packedTasks(blocks, units, max, 2);
+            for (int i = 0; i < t.length; i += 3) {
+                assertThat(t[i + 2] - t[i + 1]).isBetween(1, max);
+                for (int u = t[i + 1]; u < t[i + 2]; u++) seen[t[i]][u]++;
+            }
+            for (int[] row : seen) assertThat(row).containsOnly(1);
+            assertThat(t[t.length - 1] - t[t.length - 2]).isEqualTo(1);
+        }
+    }
+
     @Test void matchesDoubleReferenceOnOddSizes() {
         Random rnd = new Random(1);
         for (int t = 0; t < 4; t++) {
