@@ -376,9 +376,10 @@ public final class Gemm implements AutoCloseable {
     /**
      * The tasks of {@link #gemmPacked} in the order the threads claim them, as (row block, first unit, end unit)
      * triples, a unit being one micro-panel (or one gate/up pair): up to maxUnits a task while much work is left, then
-     * 1/(2·threads) of what is left, down to one unit, so that the threads finish a product within about one
-     * panel's work of each other instead of one whole task (a row block of 256 rows × 8 panels: 0.5 ms, 1 ms for the
-     * small model's down product). Splitting by panels copies no panel twice: each is copied once per task that uses it.
+     * {@link WorkerPool#shrinkingShare} of what is left, down to one unit, so that the threads finish a product within
+     * about one panel's work of each other instead of one whole task (a row block of 256 rows × 8 panels: 0.5 ms, 1 ms
+     * for the small model's down product). Splitting by panels copies no panel twice: each is copied once per task that
+     * uses it. (Matmul's chunks for weights that are not packed follow the same rule, in bytes.)
      * Products of a 512-token prompt against even tasks (`AbParts`, both builds in one JVM, 10 rounds, both orders), ms:
      * bsmall 303.0 → 295.2 and 293.8 → 289.5, smol bf16 992.1 → 984.9 and 988.5 → 969.5.
      */
@@ -387,7 +388,7 @@ public final class Gemm implements AutoCloseable {
         int n = 0, left = rowBlocks * units;
         for (int b = 0; b < rowBlocks; b++) {
             for (int u = 0; u < units; n++) {
-                int size = Math.min(units - u, Math.clamp(Math.ceilDiv(left, 2 * threads), 1, maxUnits));
+                int size = Math.min(units - u, Math.min(maxUnits, WorkerPool.shrinkingShare(left, threads)));
                 t[3 * n] = b;
                 t[3 * n + 1] = u;
                 t[3 * n + 2] = u + size;

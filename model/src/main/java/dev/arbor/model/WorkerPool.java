@@ -77,6 +77,14 @@ final class WorkerPool implements AutoCloseable {
 
     int threads() { return threads; }
 
+    /**
+     * How many of `left` units of work the next chunk of a job should take so that its threads finish together:
+     * 1/(2·threads) of what is left, at least one. Chunks cut this way shrink as the work runs out, so each thread
+     * starts on long chunks and the last ones are a unit long (guided self-scheduling); even chunks left one thread
+     * idle for up to a chunk at the end of every job.
+     */
+    static int shrinkingShare(int left, int threads) { return Math.max(1, Math.ceilDiv(left, 2 * threads)); }
+
     /** This thread's id in a running job: 0 for the caller of {@link #run}, 1.. for workers, −1 for other threads. */
     int selfId() {
         Thread me = Thread.currentThread();
