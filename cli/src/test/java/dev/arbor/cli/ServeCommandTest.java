@@ -56,7 +56,8 @@ class ServeCommandTest {
         Thread t = Thread.ofPlatform().name("arbor-serve-test").start(() ->
                 exit.set(Arbor.run("serve", ck.toString(), "--port", "0", "--threads", "1")));
         try {
-            Pattern bound = Pattern.compile("on http://127\\.0\\.0\\.1:(\\d+)");
+            // the whole line: the stream can show the port before the rest of the line (the warm-up) is written
+            Pattern bound = Pattern.compile("on http://127\\.0\\.0\\.1:(\\d+).*\\R");
             Matcher m = null;
             long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
             while (System.nanoTime() < until && t.isAlive()) {
