@@ -25,13 +25,14 @@ import static org.assertj.core.api.Assertions.assertThat;
  * tokens come from exactly one version: each chunk names the version of the X-Arbor-Version
  * header, and the streamed text equals that version's own greedy output (and not the other's).
  * Requests are paced against the switches (the first CLIENTS at once, then each of the 2*CYCLES
- * deploys and rollbacks releases its share of the rest; every fifth asks for more tokens), so both versions serve, and streams
- * are running on the old version at switches, whatever the machine's speed.
+ * deploys and rollbacks releases its share of the rest; every fifth asks for more tokens), so both versions serve; one
+ * long stream sent first is still running on tiny@1 at the first deploy, so streams are running on the old version at
+ * switches, whatever the machine's speed.
  */
 @Timeout(180)
 class DeployTest {
     static final List<String> PROMPTS = List.of("Alpha beta", "The store keeps", "Roll back now", "Hello", "Once upon a time", "1, 2, 3,");
-    static final int CLIENTS = 32, REQUESTS = 300, CYCLES = 20, MAX_TOKENS = 12, LONG_TOKENS = 48, LEAD = CLIENTS;
+    static final int CLIENTS = 32, REQUESTS = 300, CYCLES = 20, MAX_TOKENS = 12, LONG_TOKENS = 48, LEAD = CLIENTS, HOLD_TOKENS = 1000;
     static final Duration BOUND = Duration.ofSeconds(120);
 
     @Test void deployAndRollbackUnderLoad() throws Exception {
@@ -106,6 +107,11 @@ class DeployTest {
                 }));
             }
             Version v2 = fx.store.resolve("tiny@2");
+            // one long stream besides the paced ones, which take a few milliseconds each on this tiny model: it is still
+            // running on tiny@1 when the first deploy comes (CI once saw no request running at any switch)
+            var holder = java.util.concurrent.CompletableFuture.supplyAsync(() -> post(port, "/v1/completions",
+                    json("model", "tiny", "prompt", "Once upon a time", "max_tokens", HOLD_TOKENS, "temperature", 0, "stream", true)));
+            awaitRunning(port);   // the long stream alone, before any paced request: it runs on tiny@1
             released.set(LEAD);
             for (int k = 0, sw = 1; k < CYCLES; k++) {
                 fx.store.tag(v2, "prod", "test");
@@ -124,6 +130,10 @@ class DeployTest {
                 Thread.sleep(150);
             }
             released.set(REQUESTS);
+            Fixture.Reply held = holder.get();
+            assertThat(held.status()).as(held.body()).isEqualTo(200);
+            assertThat(held.events()).last().isEqualTo("[DONE]");
+            assertThat(held.header("X-Arbor-Version")).isEqualTo("tiny@1");
             int cyclesDoneAt = Math.min(REQUESTS, next.get());
             for (Future<?> f : fs) f.get();
             pool.shutdown();
@@ -144,6 +154,12 @@ class DeployTest {
             // and the server is still healthy and serving
             assertThat(Fixture.get(port, "/health").json().path("running").asInt()).isZero();
         }
+    }
+
+    /** Waits (at most five seconds) until the server runs a request. */
+    private static void awaitRunning(int port) throws InterruptedException {
+        long until = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        while (Fixture.get(port, "/health").json().path("running").asInt() == 0 && System.nanoTime() < until) Thread.sleep(1);
     }
 
     private static JsonNode readTree(String s) {
