@@ -4,7 +4,7 @@ llama-bench can time the same weights as `arbor bench`. Not a general converter.
 
 usage: hf_to_gguf.py MODEL_DIR OUT.gguf GGUF_PY_DIR   (GGUF_PY_DIR: llama.cpp's gguf-py)
 """
-import json, os, struct, sys, tempfile
+import json, mmap, os, struct, sys, tempfile
 import numpy as np
 
 sys.path.insert(0, sys.argv[3])
@@ -17,14 +17,14 @@ import gguf
 
 src, out = sys.argv[1], sys.argv[2]
 cfg = json.load(open(f'{src}/config.json'))
-raw = open(f'{src}/model.safetensors', 'rb').read()
+raw = mmap.mmap(os.open(f'{src}/model.safetensors', os.O_RDONLY), 0, prot=mmap.PROT_READ)   # not read whole: smol f32 is 1.6 GB
 n = struct.unpack('<Q', raw[:8])[0]
 header = json.loads(raw[8:8 + n]); base = 8 + n
 header.pop('__metadata__', None)
 def tensor(name):
     h = header[name]; a, b = h['data_offsets']
     dt = {'BF16': np.uint16, 'F32': np.float32, 'F16': np.float16}[h['dtype']]
-    return np.frombuffer(raw[base + a:base + b], dtype=dt).reshape(h['shape']), h['dtype']
+    return np.frombuffer(raw, dtype=dt, count=(b - a) // np.dtype(dt).itemsize, offset=base + a).reshape(h['shape']), h['dtype']
 
 H, L = cfg['num_attention_heads'], cfg['num_hidden_layers']
 KV = cfg.get('num_key_value_heads', H)
