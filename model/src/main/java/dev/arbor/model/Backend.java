@@ -34,6 +34,17 @@ interface Backend extends AutoCloseable {
         forRows(rows, (r0, r1) -> Ops.swiglu(gateUp[0], gateUp[1], z, r0, r1, f, mask));
     }
 
+    /**
+     * out = z·downᵀ after z = {@link #linearSwiGLU}: a whole MLP, out [rows, N_down]. z is the implementation's to
+     * use ([rows, N] floats at least); afterwards its contents are unspecified (an implementation may keep SwiGLU's
+     * output there in another layout). The same bits as the two calls.
+     */
+    default void mlp(float[] x, int rows, Weight gate, Weight up, Weight down, float[] z, float[] mask, float[] out, RowPlan plan,
+                     ProductScratch scratch) {
+        linearSwiGLU(x, rows, gate, up, z, mask, plan, scratch);
+        linear(z, rows, new Weight[]{down}, new float[][]{out}, plan);
+    }
+
     /** Buffers for the gate and up products of {@link #linearSwiGLU}, made when first asked for. */
     @FunctionalInterface
     interface ProductScratch { float[][] gateAndUp(); }

@@ -121,6 +121,24 @@ final class CpuBackend implements Backend {
     }
 
     /**
+     * A prompt's MLP on packed weights goes through {@link Gemm#multiplyMlp}, which hands SwiGLU's output to the down
+     * product already packed (z then holds it in that layout); decode rows and weights that are not packed take the
+     * two products one after the other. A 512-token prompt, the two ways alternating in one model (`MlpToggle`, 20
+     * rounds): 0.983, 0.990 (small bf16), 0.996 (small f32), 0.995 (smol bf16) of the time; the same logits.
+     */
+    @Override public void mlp(float[] x, int rows, Weight gate, Weight up, Weight down, float[] z, float[] mask, float[] out,
+                              RowPlan plan, ProductScratch scratch) {
+        if (rows > 1) {
+            PackedWeights pairs = packed(pairedWeights, new Weight[]{gate, up}, true), d = packed(new Weight[]{down});
+            if (pairs != null && d != null) {
+                gemm.multiplyMlp(rows, pairs.k(), x, 0, pairs.k(), pairs, mask, d, out, z);
+                return;
+            }
+        }
+        Backend.super.mlp(x, rows, gate, up, down, z, mask, out, plan, scratch);
+    }
+
+    /**
      * Gate and up weights packed as pairs: each GEMM task, or each decode run, writes SwiGLU's output from its own
      * sums, and the gate and up products are never written out (a small model's prompt: 8 MB a layer written and read
      * again, and a pass over them, less).

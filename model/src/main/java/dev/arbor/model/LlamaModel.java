@@ -402,8 +402,7 @@ public final class LlamaModel implements AutoCloseable {
             Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate);
             Ops.rmsNorm(w.h, w.a, r0, r1, hidden, p.postNorm, hiddenMask, hiddenMaskSum, eps, w.invRms);
         });
-        backend.linearSwiGLU(w.a, rows, p.gate, p.up, w.z, p.ffnMask, w.plan, w);
-        backend.linear(w.z, rows, new Weight[]{p.down}, new float[][]{w.out}, w.plan);
+        backend.mlp(w.a, rows, p.gate, p.up, p.down, w.z, p.ffnMask, w.out, w.plan, w);
         backend.forRows(rows, (r0, r1) -> Ops.residualAdd(w.h, w.out, r0, r1, hidden, hiddenMask, p.layerGate));
     }
 

@@ -134,6 +134,48 @@ class PackedWeightsTest {
     }
 
     /**
+     * A prompt's whole MLP in one call ({@link Gemm#multiplyMlp}: SwiGLU's output written in the down product's packed
+     * A layout, that product's packing skipped) gives the bits of the SwiGLU product followed by the down product.
+     * Sizes: rows that pad the last row block (300: two blocks of 152; 5 and 130), one product small enough to run on
+     * the caller (5 rows), an MLP width that is not a multiple of KC (40, 72) and one that is (512, 2048), with z big
+     * enough to hold the packed output and too small (then a buffer of the calling thread holds it).
+     */
+    @ParameterizedTest
+    @CsvSource({"BF16,300,64,40,24,true,false", "F32,5,130,72,33,false,false", "BF16,130,768,2048,96,true,true",
+            "F32,512,96,512,64,false,true", "BF16,512,96,512,64,true,false"})
+    void theFusedMlpGivesTheBitsOfSwigluThenDown(DType dtype, int m, int k, int n, int nDown, boolean masked, boolean bigZ) {
+        SplittableRandom r = new SplittableRandom(m * 31L + k * 7L + n);
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2); Gemm gemm = new Gemm(pool)) {
+            float[] wide = new float[(2 * n + nDown) * k + nDown * n];
+            Weight gate = weight(arena, dtype, n, k, r, wide, 0), up = weight(arena, dtype, n, k, r, wide, n * k);
+            Weight down = weight(arena, dtype, nDown, n, r, wide, 2 * n * k);
+            float[] x = new float[m * k];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            float[] mask = null;
+            if (masked) {
+                mask = new float[n];
+                for (int c = 0; c < n; c++) mask[c] = c % 3 == 0 ? 0f : (float) r.nextDouble();
+            }
+            PackedWeights pairs = PackedWeights.packPairs(gate, up, pool, arena), downPacked = PackedWeights.pack(new Weight[]{down}, pool, arena);
+
+            float[] z = new float[m * n];
+            gemm.multiplySwiGLU(m, k, x, 0, k, pairs, z, mask);
+            float[][] want = outputs(m, new int[]{nDown});
+            gemm.multiplyStacked(m, n, z, 0, n, downPacked, want, new int[1]);
+            assertThat(IntStream.range(0, want[0].length).filter(i -> Math.abs(want[0][i]) > 1e-3).count()).as("nonzero outputs")
+                    .isGreaterThan(want[0].length / 4);
+
+            float[] got = new float[m * nDown], scratch = new float[bigZ ? 2 * m * n + 1 << 16 : m * n];
+            Arrays.fill(got, Float.NaN);   // overwritten, never read
+            Arrays.fill(scratch, Float.NaN);   // whatever it held before
+            gemm.multiplyMlp(m, k, x, 0, k, pairs, mask, downPacked, got, scratch);
+            assertThat(got).isEqualTo(want[0]);
+            assertThatThrownBy(() -> gemm.multiplyMlp(m, k, x, 0, k, downPacked, null, downPacked, got, scratch))
+                    .isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    /**
      * The CPU backend's SwiGLU: with packable weights it never asks for the gate and up buffers (the workspace then
      * never makes them) and gives the bits of the two products followed by SwiGLU; with F16 weights (not packed) it
      * asks for them once a call and gives the same bits, as the default path.
