@@ -485,14 +485,10 @@ public final class Gemm implements AutoCloseable {
             int n = o.n[0];
             for (int q = q0; q < q1; q += 2) {
                 int col0 = o.col0(q), cols = Math.min(NR, n - col0);
-                if (o.zPackedRows > 0) {   // NR columns from col0 (a multiple of NR) stay inside one k block of KC
-                    for (int r = 0, from = (q - q0) * padded * NR; r < rows; r++, from += NR) {
-                        Ops.swiglu(sums, from, sums, from + padded * NR, z, packedIndex(o.zPackedRows, n, i0 + r, col0), cols,
-                                o.swigluMask, col0);
-                    }
-                    continue;
-                }
-                for (int r = 0, from = (q - q0) * padded * NR, to = (i0 + r) * n + col0; r < rows; r++, from += NR, to += n) {
+                for (int r = 0, from = (q - q0) * padded * NR; r < rows; r++, from += NR) {
+                    // z row-major, or in the next product's packed A (NR columns from col0, a multiple of NR, stay
+                    // inside one k block); one call site of swiglu, as of the micro-kernel (see above)
+                    int to = o.zPackedRows > 0 ? packedIndex(o.zPackedRows, n, i0 + r, col0) : (i0 + r) * n + col0;
                     Ops.swiglu(sums, from, sums, from + padded * NR, z, to, cols, o.swigluMask, col0);
                 }
             }
