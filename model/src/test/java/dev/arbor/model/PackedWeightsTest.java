@@ -104,11 +104,7 @@ class PackedWeightsTest {
             Weight gate = weight(arena, dtype, n, k, r, widened, 0), up = weight(arena, dtype, n, k, r, widened, n * k);
             float[] x = new float[m * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            float[] mask = null;
-            if (masked) {
-                mask = new float[n];
-                for (int c = 0; c < n; c++) mask[c] = c % 3 == 0 ? 0f : (float) r.nextDouble();
-            }
+            float[] mask = masked ? neuronMask(n, r) : null;
             float[][] products = outputs(m, new int[]{n, n});
             gemm.multiplyStacked(m, k, x, 0, k, widened, new int[]{n, n}, products, new int[2]);
             float[] want = new float[m * n];
@@ -151,11 +147,7 @@ class PackedWeightsTest {
             Weight down = weight(arena, dtype, nDown, n, r, wide, 2 * n * k);
             float[] x = new float[m * k];
             for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            float[] mask = null;
-            if (masked) {
-                mask = new float[n];
-                for (int c = 0; c < n; c++) mask[c] = c % 3 == 0 ? 0f : (float) r.nextDouble();
-            }
+            float[] mask = masked ? neuronMask(n, r) : null;
             PackedWeights pairs = PackedWeights.packPairs(gate, up, pool, arena), downPacked = PackedWeights.pack(new Weight[]{down}, pool, arena);
 
             float[] z = new float[m * n];
@@ -240,6 +232,13 @@ class PackedWeightsTest {
             assertThat(PackedWeights.supports(new Weight[]{bf, otherK})).isFalse();
             assertThatThrownBy(() -> PackedWeights.pack(new Weight[]{f16}, pool, arena)).isInstanceOf(IllegalArgumentException.class);
         }
+    }
+
+    /** A SwiGLU neuron mask of n values: every third neuron off, the others scaled by a random factor in [0, 1). */
+    private static float[] neuronMask(int n, SplittableRandom r) {
+        float[] mask = new float[n];
+        for (int c = 0; c < n; c++) mask[c] = c % 3 == 0 ? 0f : (float) r.nextDouble();
+        return mask;
     }
 
     private static float[][] outputs(int m, int[] n) {
