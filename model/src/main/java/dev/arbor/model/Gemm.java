@@ -200,18 +200,17 @@ public final class Gemm implements AutoCloseable {
         checkMatrix("out", out, 0, down.rows()[0], m, down.rows()[0]);
         if (mask != null) Objects.checkFromIndexSize(0, n, mask.length);
         if (m == 0) return;
-        int rowBlocks = ceilDiv(m, PACKED_MC), mc = roundUp(ceilDiv(m, rowBlocks), MR), kBlocks = ceilDiv(n, KC);
-        int size = rowBlocks * kBlocks * mc * KC;
-        float[] zp = z.length >= size ? z : SERIAL_WORKSPACE.get().packedZ(size);
+        PackedA layout = PackedA.of(m, n);
+        float[] zp = z.length >= layout.size() ? z : SERIAL_WORKSPACE.get().packedZ(layout.size());
         // the rows the micro-kernel pads the last row block with read zeros, as packA writes them
-        int last = (rowBlocks - 1) * mc, padded = roundUp(m - last, MR);
-        for (int kb = 0; kb < kBlocks; kb++) {
-            int at = ((rowBlocks - 1) * kBlocks + kb) * mc * KC;
+        int last = (layout.rowBlocks() - 1) * layout.mc(), padded = roundUp(m - last, MR);
+        for (int pc = 0; pc < n; pc += KC) {
+            int at = layout.index(last, pc);   // the last row block's k block from pc
             Arrays.fill(zp, at + (m - last) * KC, at + padded * KC, 0f);
         }
         Outputs gateUp = new Outputs(new float[2][], new int[2], new int[2], true, new int[]{n, n}, new float[][]{zp, zp}, new int[2],
                 new int[]{n, n}, pairs, mask);
-        gateUp.zPackedRows = m;
+        gateUp.zLayout = layout;
         run(m, gateUp.panels(), k, a, aOff, lda, false, gateUp, false);
         int[] nd = down.rows();
         Outputs o = new Outputs(new float[1][], new int[1], new int[1], true, nd, new float[][]{out}, new int[1], nd, down, null);
@@ -219,10 +218,20 @@ public final class Gemm implements AutoCloseable {
         run(m, o.panels(), n, zp, 0, n, false, o, false);
     }
 
-    /** Index of element (r, c) of an m × k matrix in {@link #gemmPacked}'s packed A (row blocks × k blocks of mc × KC). */
-    private static int packedIndex(int m, int k, int r, int c) {
-        int rowBlocks = ceilDiv(m, PACKED_MC), mc = roundUp(ceilDiv(m, rowBlocks), MR), kBlocks = ceilDiv(k, KC);
-        return ((r / mc) * kBlocks + c / KC) * mc * KC + (r % mc) * KC + c % KC;
+    /**
+     * {@link #gemmPacked}'s layout of an m × k A: row blocks of mc rows (a multiple of MR, up to PACKED_MC) × k blocks
+     * of KC, one block after another (row block by row block), each mc × KC row-major.
+     */
+    private record PackedA(int rowBlocks, int mc, int kBlocks) {
+        static PackedA of(int m, int k) {
+            int rowBlocks = ceilDiv(m, PACKED_MC);
+            return new PackedA(rowBlocks, roundUp(ceilDiv(m, rowBlocks), MR), ceilDiv(k, KC));
+        }
+
+        int size() { return rowBlocks * kBlocks * mc * KC; }
+
+        /** Where element (r, c) goes (r may be a padding row of the last row block). */
+        int index(int r, int c) { return ((r / mc) * kBlocks + c / KC) * mc * KC + (r % mc) * KC + c % KC; }
     }
 
     private void run(int m, long columns, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
@@ -268,8 +277,8 @@ public final class Gemm implements AutoCloseable {
         final float[] swigluMask;
         /** A already in {@link #gemmPacked}'s packed layout (its packing phase skipped), or null. */
         float[] prepackedA;
-        /** Gate/up pairs: z is written in the packed A layout of a next product with this many rows and k = n, or 0. */
-        int zPackedRows;
+        /** Gate/up pairs: the packed A layout in which z is written for the next product (k = n), or null: row-major. */
+        PackedA zLayout;
 
         Outputs(float[][] b, int[] bOff, int[] ldb, boolean transB, int[] n, float[][] c, int[] cOff, int[] ldc) {
             this(b, bOff, ldb, transB, n, c, cOff, ldc, null, null);
@@ -400,13 +409,12 @@ public final class Gemm implements AutoCloseable {
      * Each tile is still summed k block by k block in order from 0: the same bits as {@link #multiply}.
      */
     private void gemmPacked(int m, int k, float[] a, int aOff, int lda, Outputs o, Workspace serial) {
-        int rowBlocks = ceilDiv(m, PACKED_MC);
-        int mc = roundUp(ceilDiv(m, rowBlocks), MR);
-        int kBlocks = ceilDiv(k, KC), panels = o.panels();
+        PackedA layout = PackedA.of(m, k);
+        int rowBlocks = layout.rowBlocks(), mc = layout.mc(), kBlocks = layout.kBlocks(), panels = o.panels();
         int panelsPerTask = (int) Math.max(1, C_BLOCK_BYTES / ((long) mc * NR * Float.BYTES));
         int unit = o.packed.pairs() ? 2 : 1;   // a task holds whole gate/up pairs
         int[] tasks = packedTasks(rowBlocks, panels / unit, Math.max(1, panelsPerTask / unit), serial != null ? 1 : threads);
-        float[] ap = o.prepackedA != null ? o.prepackedA : (serial != null ? serial : workspaces[0]).sharedA(rowBlocks * kBlocks * mc * KC);
+        float[] ap = o.prepackedA != null ? o.prepackedA : (serial != null ? serial : workspaces[0]).sharedA(layout.size());
         IndexBody packing = (piece, t) -> {
             int i0 = piece / kBlocks * mc, pc = piece % kBlocks * KC;
             if (i0 < m) packA(a, aOff, lda, false, i0, Math.min(mc, m - i0), pc, Math.min(KC, k - pc), ap, piece * mc * KC);
@@ -488,7 +496,7 @@ public final class Gemm implements AutoCloseable {
                 for (int r = 0, from = (q - q0) * padded * NR; r < rows; r++, from += NR) {
                     // z row-major, or in the next product's packed A (NR columns from col0, a multiple of NR, stay
                     // inside one k block); one call site of swiglu, as of the micro-kernel (see above)
-                    int to = o.zPackedRows > 0 ? packedIndex(o.zPackedRows, n, i0 + r, col0) : (i0 + r) * n + col0;
+                    int to = o.zLayout != null ? o.zLayout.index(i0 + r, col0) : (i0 + r) * n + col0;
                     Ops.swiglu(sums, from, sums, from + padded * NR, z, to, cols, o.swigluMask, col0);
                 }
             }
