@@ -155,7 +155,7 @@ public final class Gemm implements AutoCloseable {
         for (int j = 0; j < n.length; j++) checkMatrix("C", c[j], cOff[j], n[j], m, n[j]);
         if (m == 0) return;
         if (b.pairs()) throw new IllegalArgumentException("gate/up pairs are multiplied by multiplySwiGLU");
-        Outputs o = new Outputs(new float[n.length][], new int[n.length], new int[n.length], true, n, c, cOff, n, b, null);
+        Outputs o = Outputs.packed(b, c, cOff);
         run(m, o.panels(), k, a, aOff, lda, false, o, false);
     }
 
@@ -167,17 +167,22 @@ public final class Gemm implements AutoCloseable {
      * {@link Ops#swiglu}, with a third of the output traffic.
      */
     void multiplySwiGLU(int m, int k, float[] a, int aOff, int lda, PackedWeights pairs, float[] z, float[] mask) {
+        int n = checkSwiGLU(m, k, a, aOff, lda, pairs, mask);
+        checkMatrix("z", z, 0, n, m, n);
+        if (m == 0) return;
+        Outputs o = Outputs.swiGLU(pairs, z, mask);
+        run(m, o.panels(), k, a, aOff, lda, false, o, false);
+    }
+
+    /** Checks the arguments of a SwiGLU product on gate/up pairs; returns its width n. */
+    private static int checkSwiGLU(int m, int k, float[] a, int aOff, int lda, PackedWeights pairs, float[] mask) {
         if (!pairs.pairs()) throw new IllegalArgumentException("the weights are not packed as gate/up pairs");
         if (k != pairs.k()) throw new IllegalArgumentException("A has " + k + " columns, the packed weights " + pairs.k());
         if (m < 0) throw new IllegalArgumentException("negative row count " + m);
         int n = pairs.rows()[0];
         checkMatrix("A", a, aOff, lda, m, k);
-        checkMatrix("z", z, 0, n, m, n);
         if (mask != null) Objects.checkFromIndexSize(0, n, mask.length);
-        if (m == 0) return;
-        Outputs o = new Outputs(new float[2][], new int[2], new int[2], true, new int[]{n, n}, new float[][]{z, z}, new int[2],
-                new int[]{n, n}, pairs, mask);
-        run(m, o.panels(), k, a, aOff, lda, false, o, false);
+        return n;
     }
 
     /**
@@ -190,30 +195,18 @@ public final class Gemm implements AutoCloseable {
      */
     void multiplyMlp(int m, int k, float[] a, int aOff, int lda, PackedWeights pairs, float[] mask, PackedWeights down, float[] out,
                      float[] z) {
-        if (!pairs.pairs()) throw new IllegalArgumentException("the weights are not packed as gate/up pairs");
+        int n = checkSwiGLU(m, k, a, aOff, lda, pairs, mask);
         if (down.pairs()) throw new IllegalArgumentException("the down weights are packed as pairs");
-        int n = pairs.rows()[0];
-        if (k != pairs.k()) throw new IllegalArgumentException("A has " + k + " columns, the packed weights " + pairs.k());
         if (down.k() != n || down.rows().length != 1) throw new IllegalArgumentException("the down weights do not take " + n + " inputs");
-        if (m < 0) throw new IllegalArgumentException("negative row count " + m);
-        checkMatrix("A", a, aOff, lda, m, k);
         checkMatrix("out", out, 0, down.rows()[0], m, down.rows()[0]);
-        if (mask != null) Objects.checkFromIndexSize(0, n, mask.length);
         if (m == 0) return;
         PackedA layout = PackedA.of(m, n);
         float[] zp = z.length >= layout.size() ? z : SERIAL_WORKSPACE.get().packedZ(layout.size());
-        // the rows the micro-kernel pads the last row block with read zeros, as packA writes them
-        int last = (layout.rowBlocks() - 1) * layout.mc(), padded = roundUp(m - last, MR);
-        for (int pc = 0; pc < n; pc += KC) {
-            int at = layout.index(last, pc);   // the last row block's k block from pc
-            Arrays.fill(zp, at + (m - last) * KC, at + padded * KC, 0f);
-        }
-        Outputs gateUp = new Outputs(new float[2][], new int[2], new int[2], true, new int[]{n, n}, new float[][]{zp, zp}, new int[2],
-                new int[]{n, n}, pairs, mask);
+        layout.zeroPadding(zp, m);
+        Outputs gateUp = Outputs.swiGLU(pairs, zp, mask);
         gateUp.zLayout = layout;
         run(m, gateUp.panels(), k, a, aOff, lda, false, gateUp, false);
-        int[] nd = down.rows();
-        Outputs o = new Outputs(new float[1][], new int[1], new int[1], true, nd, new float[][]{out}, new int[1], nd, down, null);
+        Outputs o = Outputs.packed(down, new float[][]{out}, new int[1]);
         o.prepackedA = zp;
         run(m, o.panels(), n, zp, 0, n, false, o, false);
     }
@@ -232,6 +225,15 @@ public final class Gemm implements AutoCloseable {
 
         /** Where element (r, c) goes (r may be a padding row of the last row block). */
         int index(int r, int c) { return ((r / mc) * kBlocks + c / KC) * mc * KC + (r % mc) * KC + c % KC; }
+
+        /** Zeroes the rows past m with which the micro-kernel pads the last row block, as packA writes them. */
+        void zeroPadding(float[] ap, int m) {
+            int last = (rowBlocks - 1) * mc, padded = roundUp(m - last, MR);
+            for (int pc = 0; pc < kBlocks * KC; pc += KC) {
+                int at = index(last, pc);   // the last row block's k block from pc
+                Arrays.fill(ap, at + (m - last) * KC, at + padded * KC, 0f);
+            }
+        }
     }
 
     private void run(int m, long columns, int k, float[] a, int aOff, int lda, boolean transA, Outputs o, boolean accumulate) {
@@ -292,6 +294,19 @@ public final class Gemm implements AutoCloseable {
             for (int j = 0; j < n.length; j++) firstPanel[j + 1] = firstPanel[j] + ceilDiv(n[j], NR);
             productOf = new int[firstPanel[n.length]];
             for (int j = 0; j < n.length; j++) Arrays.fill(productOf, firstPanel[j], firstPanel[j + 1], j);
+        }
+
+        /** Products C_j = A·W_jᵀ on weights packed beforehand, C_j at c[j][cOff[j] …] with leading dimension n_j. */
+        static Outputs packed(PackedWeights b, float[][] c, int[] cOff) {
+            int[] n = b.rows();
+            return new Outputs(new float[n.length][], new int[n.length], new int[n.length], true, n, c, cOff, n, b, null);
+        }
+
+        /** SwiGLU of gate/up pairs into z ([m, n] row-major unless {@link #zLayout} says otherwise), masked if mask != null. */
+        static Outputs swiGLU(PackedWeights pairs, float[] z, float[] mask) {
+            int n = pairs.rows()[0];
+            return new Outputs(new float[2][], new int[2], new int[2], true, new int[]{n, n}, new float[][]{z, z}, new int[2],
+                    new int[]{n, n}, pairs, mask);
         }
 
         Outputs(float[] b, int bOff, int ldb, boolean transB, int n, float[] c, int cOff, int ldc) {
