@@ -489,15 +489,18 @@ public final class Gemm implements AutoCloseable {
         float[] sums = ws.cBlock((q1 - q0) * padded * NR);
         for (int pc = 0; pc < k; pc += KC, at += aStride) {
             int kc = Math.min(KC, k - pc);
-            // the first k block's tiles start the sums (t + 0), the later ones add to them in the kernel itself
-            int addC = pc == 0 ? 0 : 1;
             for (int q = q0; q < q1; q++) {
                 // copied (BF16: widened) into one contiguous buffer once for all the task's rows: F32 read in place
                 // (its rows a group's row apart) measured no faster, and widening BF16 inside the micro-kernel cost
                 // it a quarter of its speed (PrepackProbe, q/k/v and gate/up of the small model)
                 o.packed.copyPanel(q, pc, kc, ws.panel);
                 int column = (q - q0) * padded * NR;   // this panel's sums, rows [i0, i0 + padded)
-                for (int ir = 0; ir < padded; ir += MR) kernel(false, kc, ap, at + ir * KC, ws.panel, 0, sums, column + ir * NR, addC);
+                for (int ir = 0; ir < padded; ir += MR) {
+                    // the first k block's tile is the sums (0 + t is t: a chain from +0 never ends at -0)
+                    boolean first = pc == 0;
+                    kernel(false, kc, ap, at + ir * KC, ws.panel, 0, first ? sums : ws.tile, first ? column + ir * NR : 0);
+                    if (!first) addTile(ws.tile, sums, column + ir * NR);
+                }
             }
         }
         if (o.packed.pairs()) {   // z = SwiGLU of each pair, gate panel q and up panel q + 1
@@ -519,6 +522,13 @@ public final class Gemm implements AutoCloseable {
             for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
                 System.arraycopy(sums, from, o.c[j], to, cols);
             }
+        }
+    }
+
+    /** sums[at …] += tile, an MR × NR tile. */
+    private static void addTile(float[] tile, float[] sums, int at) {
+        for (int i = 0; i < MR * NR; i += V) {
+            FloatVector.fromArray(S, sums, at + i).add(FloatVector.fromArray(S, tile, i)).intoArray(sums, at + i);
         }
     }
 
@@ -559,7 +569,7 @@ public final class Gemm implements AutoCloseable {
             float[] c = o.c[j];
             int cBase = o.cOff[j] + i0 * ldc + col0;
             for (int ir = 0; ir < rows; ir += MR) {
-                kernel(colA, kc, ap, ir * KC, pb.bp, q * kc * NR, tile, 0, 0);
+                kernel(colA, kc, ap, ir * KC, pb.bp, q * kc * NR, tile, 0);
                 updateC(tile, c, cBase + ir * ldc, ldc, Math.min(MR, rows - ir), cols, addC);
             }
         }
@@ -567,21 +577,18 @@ public final class Gemm implements AutoCloseable {
 
     /**
      * The micro-kernel: tile[to …] (MR × NR, row-major) = A panel · B micro-panel over kc steps, as one fused
-     * multiply-add chain per element from 0, plus the tile's old contents when addC is 1 (chain + old: the k blocks
-     * of a packed product are summed in the kernel's epilogue, not by a second pass over a scratch tile, which cost
-     * 2–3 % of a small model's prompt; `Multi`, same JVM, 10 rounds). The adds are masked by addC, so with addC 0
-     * the tile gets the chain itself (the masked loads read nothing).
-     * It stays small and branch-free: C1 cannot compile these methods at all (too many virtual registers), and a
-     * profile-driven branch that flips late would send C2's code back to the interpreter, where vector code runs a
-     * thousand times slower.
+     * multiply-add chain per element from 0. It writes a tile (scratch, or the first k block's sums of a packed
+     * product) rather than adding into C so that it stays small and branch-free: C1
+     * cannot compile these methods at all (too many virtual registers), and a profile-driven branch that flips late
+     * would send C2's code back to the interpreter, where vector code runs a thousand times slower.
      */
-    private static void kernel(boolean colA, int kc, float[] a, int ai, float[] b, int bi, float[] tile, int to, int addC) {
+    private static void kernel(boolean colA, int kc, float[] a, int ai, float[] b, int bi, float[] tile, int to) {
         if (MR == 8) {   // constant-folded
-            if (colA) kernelColA8(kc, a, ai, b, bi, tile, to, addC);
-            else kernelRowA8(kc, a, ai, b, bi, tile, to, addC);
+            if (colA) kernelColA8(kc, a, ai, b, bi, tile, to);
+            else kernelRowA8(kc, a, ai, b, bi, tile, to);
         } else {
-            if (colA) kernelColA4(kc, a, ai, b, bi, tile, to, addC);
-            else kernelRowA4(kc, a, ai, b, bi, tile, to, addC);
+            if (colA) kernelColA4(kc, a, ai, b, bi, tile, to);
+            else kernelRowA4(kc, a, ai, b, bi, tile, to);
         }
     }
 
@@ -715,7 +722,7 @@ public final class Gemm implements AutoCloseable {
     // Micro-kernels: an MR x NR tile from kc rank-1 updates, the accumulators held in registers
 
     /** 8 × 2V kernel (AVX-512: 16 accumulators of the 32 registers), A packed row by row (row r at ai + r*KC). */
-    private static void kernelRowA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to, int addC) {
+    private static void kernelRowA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         for (int p = 0; p < kc; p++) {
@@ -732,19 +739,18 @@ public final class Gemm implements AutoCloseable {
             ai += 1;
             bi += NR;
         }
-        VectorMask<Float> old = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
-        c00.add(FloatVector.fromArray(S, t, to, old), old).intoArray(t, to); c01.add(FloatVector.fromArray(S, t, to + V, old), old).intoArray(t, to + V);
-        c10.add(FloatVector.fromArray(S, t, to + 1 * NR, old), old).intoArray(t, to + 1 * NR); c11.add(FloatVector.fromArray(S, t, to + 1 * NR + V, old), old).intoArray(t, to + 1 * NR + V);
-        c20.add(FloatVector.fromArray(S, t, to + 2 * NR, old), old).intoArray(t, to + 2 * NR); c21.add(FloatVector.fromArray(S, t, to + 2 * NR + V, old), old).intoArray(t, to + 2 * NR + V);
-        c30.add(FloatVector.fromArray(S, t, to + 3 * NR, old), old).intoArray(t, to + 3 * NR); c31.add(FloatVector.fromArray(S, t, to + 3 * NR + V, old), old).intoArray(t, to + 3 * NR + V);
-        c40.add(FloatVector.fromArray(S, t, to + 4 * NR, old), old).intoArray(t, to + 4 * NR); c41.add(FloatVector.fromArray(S, t, to + 4 * NR + V, old), old).intoArray(t, to + 4 * NR + V);
-        c50.add(FloatVector.fromArray(S, t, to + 5 * NR, old), old).intoArray(t, to + 5 * NR); c51.add(FloatVector.fromArray(S, t, to + 5 * NR + V, old), old).intoArray(t, to + 5 * NR + V);
-        c60.add(FloatVector.fromArray(S, t, to + 6 * NR, old), old).intoArray(t, to + 6 * NR); c61.add(FloatVector.fromArray(S, t, to + 6 * NR + V, old), old).intoArray(t, to + 6 * NR + V);
-        c70.add(FloatVector.fromArray(S, t, to + 7 * NR, old), old).intoArray(t, to + 7 * NR); c71.add(FloatVector.fromArray(S, t, to + 7 * NR + V, old), old).intoArray(t, to + 7 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
+        c40.intoArray(t, to + 4 * NR); c41.intoArray(t, to + 4 * NR + V);
+        c50.intoArray(t, to + 5 * NR); c51.intoArray(t, to + 5 * NR + V);
+        c60.intoArray(t, to + 6 * NR); c61.intoArray(t, to + 6 * NR + V);
+        c70.intoArray(t, to + 7 * NR); c71.intoArray(t, to + 7 * NR + V);
     }
 
     /** 8 × 2V kernel, A packed column by column (the 8 values of one p adjacent). */
-    private static void kernelColA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to, int addC) {
+    private static void kernelColA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
         for (int p = 0; p < kc; p++) {
@@ -761,19 +767,18 @@ public final class Gemm implements AutoCloseable {
             ai += 8;
             bi += NR;
         }
-        VectorMask<Float> old = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
-        c00.add(FloatVector.fromArray(S, t, to, old), old).intoArray(t, to); c01.add(FloatVector.fromArray(S, t, to + V, old), old).intoArray(t, to + V);
-        c10.add(FloatVector.fromArray(S, t, to + 1 * NR, old), old).intoArray(t, to + 1 * NR); c11.add(FloatVector.fromArray(S, t, to + 1 * NR + V, old), old).intoArray(t, to + 1 * NR + V);
-        c20.add(FloatVector.fromArray(S, t, to + 2 * NR, old), old).intoArray(t, to + 2 * NR); c21.add(FloatVector.fromArray(S, t, to + 2 * NR + V, old), old).intoArray(t, to + 2 * NR + V);
-        c30.add(FloatVector.fromArray(S, t, to + 3 * NR, old), old).intoArray(t, to + 3 * NR); c31.add(FloatVector.fromArray(S, t, to + 3 * NR + V, old), old).intoArray(t, to + 3 * NR + V);
-        c40.add(FloatVector.fromArray(S, t, to + 4 * NR, old), old).intoArray(t, to + 4 * NR); c41.add(FloatVector.fromArray(S, t, to + 4 * NR + V, old), old).intoArray(t, to + 4 * NR + V);
-        c50.add(FloatVector.fromArray(S, t, to + 5 * NR, old), old).intoArray(t, to + 5 * NR); c51.add(FloatVector.fromArray(S, t, to + 5 * NR + V, old), old).intoArray(t, to + 5 * NR + V);
-        c60.add(FloatVector.fromArray(S, t, to + 6 * NR, old), old).intoArray(t, to + 6 * NR); c61.add(FloatVector.fromArray(S, t, to + 6 * NR + V, old), old).intoArray(t, to + 6 * NR + V);
-        c70.add(FloatVector.fromArray(S, t, to + 7 * NR, old), old).intoArray(t, to + 7 * NR); c71.add(FloatVector.fromArray(S, t, to + 7 * NR + V, old), old).intoArray(t, to + 7 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
+        c40.intoArray(t, to + 4 * NR); c41.intoArray(t, to + 4 * NR + V);
+        c50.intoArray(t, to + 5 * NR); c51.intoArray(t, to + 5 * NR + V);
+        c60.intoArray(t, to + 6 * NR); c61.intoArray(t, to + 6 * NR + V);
+        c70.intoArray(t, to + 7 * NR); c71.intoArray(t, to + 7 * NR + V);
     }
 
     /** 4 × 2V kernel for 16-register machines (AVX2: 8 accumulators), A packed row by row. */
-    private static void kernelRowA4(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to, int addC) {
+    private static void kernelRowA4(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00;
         for (int p = 0; p < kc; p++) {
@@ -786,15 +791,14 @@ public final class Gemm implements AutoCloseable {
             ai += 1;
             bi += NR;
         }
-        VectorMask<Float> old = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
-        c00.add(FloatVector.fromArray(S, t, to, old), old).intoArray(t, to); c01.add(FloatVector.fromArray(S, t, to + V, old), old).intoArray(t, to + V);
-        c10.add(FloatVector.fromArray(S, t, to + 1 * NR, old), old).intoArray(t, to + 1 * NR); c11.add(FloatVector.fromArray(S, t, to + 1 * NR + V, old), old).intoArray(t, to + 1 * NR + V);
-        c20.add(FloatVector.fromArray(S, t, to + 2 * NR, old), old).intoArray(t, to + 2 * NR); c21.add(FloatVector.fromArray(S, t, to + 2 * NR + V, old), old).intoArray(t, to + 2 * NR + V);
-        c30.add(FloatVector.fromArray(S, t, to + 3 * NR, old), old).intoArray(t, to + 3 * NR); c31.add(FloatVector.fromArray(S, t, to + 3 * NR + V, old), old).intoArray(t, to + 3 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
     }
 
     /** 4 × 2V kernel, A packed column by column. */
-    private static void kernelColA4(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to, int addC) {
+    private static void kernelColA4(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
                 c31 = c00;
         for (int p = 0; p < kc; p++) {
@@ -807,11 +811,10 @@ public final class Gemm implements AutoCloseable {
             ai += 4;
             bi += NR;
         }
-        VectorMask<Float> old = FloatVector.broadcast(S, (float) addC).compare(VectorOperators.NE, 0f);
-        c00.add(FloatVector.fromArray(S, t, to, old), old).intoArray(t, to); c01.add(FloatVector.fromArray(S, t, to + V, old), old).intoArray(t, to + V);
-        c10.add(FloatVector.fromArray(S, t, to + 1 * NR, old), old).intoArray(t, to + 1 * NR); c11.add(FloatVector.fromArray(S, t, to + 1 * NR + V, old), old).intoArray(t, to + 1 * NR + V);
-        c20.add(FloatVector.fromArray(S, t, to + 2 * NR, old), old).intoArray(t, to + 2 * NR); c21.add(FloatVector.fromArray(S, t, to + 2 * NR + V, old), old).intoArray(t, to + 2 * NR + V);
-        c30.add(FloatVector.fromArray(S, t, to + 3 * NR, old), old).intoArray(t, to + 3 * NR); c31.add(FloatVector.fromArray(S, t, to + 3 * NR + V, old), old).intoArray(t, to + 3 * NR + V);
+        c00.intoArray(t, to); c01.intoArray(t, to + V);
+        c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
+        c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
+        c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
     }
 
 
