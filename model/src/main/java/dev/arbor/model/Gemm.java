@@ -479,9 +479,9 @@ public final class Gemm implements AutoCloseable {
 
     /**
      * One task of {@link #gemmPacked}: rows [i0, i0+rows) × micro-panels [q0, q1) of C over all k blocks, with A's
-     * blocks for these rows packed at ap[at …], one k block after another, aStride apart. One call site of the
-     * micro-kernel: with two, C2 inlines twice the vector code into one method, and a compilation that runs out of
-     * inlining budget boxes the vectors of whatever it leaves out.
+     * blocks for these rows packed at ap[at …], one k block after another, aStride apart. The micro-kernels are too
+     * large for C2 to inline here (so their vector code is never duplicated into this method, where a compilation
+     * that ran out of inlining budget would box the vectors of whatever it left out).
      */
     private static void packedTask(Outputs o, int k, float[] ap, int at, int aStride, int i0, int rows, int q0, int q1,
                                    Workspace ws) {
@@ -496,10 +496,10 @@ public final class Gemm implements AutoCloseable {
                 o.packed.copyPanel(q, pc, kc, ws.panel);
                 int column = (q - q0) * padded * NR;   // this panel's sums, rows [i0, i0 + padded)
                 for (int ir = 0; ir < padded; ir += MR) {
-                    // the first k block's tile is the sums (0 + t is t: a chain from +0 never ends at -0)
-                    boolean first = pc == 0;
-                    kernel(false, kc, ap, at + ir * KC, ws.panel, 0, first ? sums : ws.tile, first ? column + ir * NR : 0);
-                    if (!first) addTile(ws.tile, sums, column + ir * NR);
+                    // the first k block's tile is the sums (0 + t is t: a chain from +0 never ends at -0); the
+                    // later ones are added to them by the kernel itself
+                    if (pc == 0) kernel(false, kc, ap, at + ir * KC, ws.panel, 0, sums, column + ir * NR);
+                    else kernelAdd(kc, ap, at + ir * KC, ws.panel, 0, sums, column + ir * NR);
                 }
             }
         }
@@ -522,13 +522,6 @@ public final class Gemm implements AutoCloseable {
             for (int r = 0, from = (q - q0) * padded * NR, to = o.cOff[j] + i0 * ldc + col0; r < rows; r++, from += NR, to += ldc) {
                 System.arraycopy(sums, from, o.c[j], to, cols);
             }
-        }
-    }
-
-    /** sums[at …] += tile, an MR × NR tile. */
-    private static void addTile(float[] tile, float[] sums, int at) {
-        for (int i = 0; i < MR * NR; i += V) {
-            FloatVector.fromArray(S, sums, at + i).add(FloatVector.fromArray(S, tile, i)).intoArray(sums, at + i);
         }
     }
 
@@ -590,6 +583,17 @@ public final class Gemm implements AutoCloseable {
             if (colA) kernelColA4(kc, a, ai, b, bi, tile, to);
             else kernelRowA4(kc, a, ai, b, bi, tile, to);
         }
+    }
+
+    /**
+     * t[to …] += A panel · B micro-panel (A packed row by row): the later k blocks of a packed product, added to its
+     * sums in the kernel's epilogue as chain + old, the bits of the chain from 0 added to them afterwards. A pass over
+     * a scratch tile instead cost 3–5 % of a small model's prompt (`Multi`, both kernels in one JVM, bsmall, 2 runs of
+     * 10 rounds); the same epilogue as masked adds in the one kernel made that kernel 15 % slower in the model.
+     */
+    private static void kernelAdd(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
+        if (MR == 8) kernelRowA8Add(kc, a, ai, b, bi, t, to);
+        else kernelRowA4Add(kc, a, ai, b, bi, t, to);
     }
 
     /**
@@ -749,6 +753,34 @@ public final class Gemm implements AutoCloseable {
         c70.intoArray(t, to + 7 * NR); c71.intoArray(t, to + 7 * NR + V);
     }
 
+    /** {@link #kernelRowA8} adding its tile to t: t = chain + t. */
+    private static void kernelRowA8Add(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+        for (int p = 0; p < kc; p++) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi), b1 = FloatVector.fromArray(S, b, bi + V);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ai]); c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(S, a[ai + 1 * KC]); c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(S, a[ai + 2 * KC]); c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(S, a[ai + 3 * KC]); c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            x = FloatVector.broadcast(S, a[ai + 4 * KC]); c40 = b0.fma(x, c40); c41 = b1.fma(x, c41);
+            x = FloatVector.broadcast(S, a[ai + 5 * KC]); c50 = b0.fma(x, c50); c51 = b1.fma(x, c51);
+            x = FloatVector.broadcast(S, a[ai + 6 * KC]); c60 = b0.fma(x, c60); c61 = b1.fma(x, c61);
+            x = FloatVector.broadcast(S, a[ai + 7 * KC]); c70 = b0.fma(x, c70); c71 = b1.fma(x, c71);
+            ai += 1;
+            bi += NR;
+        }
+        c00.add(FloatVector.fromArray(S, t, to)).intoArray(t, to); c01.add(FloatVector.fromArray(S, t, to + V)).intoArray(t, to + V);
+        c10.add(FloatVector.fromArray(S, t, to + 1 * NR)).intoArray(t, to + 1 * NR); c11.add(FloatVector.fromArray(S, t, to + 1 * NR + V)).intoArray(t, to + 1 * NR + V);
+        c20.add(FloatVector.fromArray(S, t, to + 2 * NR)).intoArray(t, to + 2 * NR); c21.add(FloatVector.fromArray(S, t, to + 2 * NR + V)).intoArray(t, to + 2 * NR + V);
+        c30.add(FloatVector.fromArray(S, t, to + 3 * NR)).intoArray(t, to + 3 * NR); c31.add(FloatVector.fromArray(S, t, to + 3 * NR + V)).intoArray(t, to + 3 * NR + V);
+        c40.add(FloatVector.fromArray(S, t, to + 4 * NR)).intoArray(t, to + 4 * NR); c41.add(FloatVector.fromArray(S, t, to + 4 * NR + V)).intoArray(t, to + 4 * NR + V);
+        c50.add(FloatVector.fromArray(S, t, to + 5 * NR)).intoArray(t, to + 5 * NR); c51.add(FloatVector.fromArray(S, t, to + 5 * NR + V)).intoArray(t, to + 5 * NR + V);
+        c60.add(FloatVector.fromArray(S, t, to + 6 * NR)).intoArray(t, to + 6 * NR); c61.add(FloatVector.fromArray(S, t, to + 6 * NR + V)).intoArray(t, to + 6 * NR + V);
+        c70.add(FloatVector.fromArray(S, t, to + 7 * NR)).intoArray(t, to + 7 * NR); c71.add(FloatVector.fromArray(S, t, to + 7 * NR + V)).intoArray(t, to + 7 * NR + V);
+    }
+
     /** 8 × 2V kernel, A packed column by column (the 8 values of one p adjacent). */
     private static void kernelColA8(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
@@ -795,6 +827,26 @@ public final class Gemm implements AutoCloseable {
         c10.intoArray(t, to + 1 * NR); c11.intoArray(t, to + 1 * NR + V);
         c20.intoArray(t, to + 2 * NR); c21.intoArray(t, to + 2 * NR + V);
         c30.intoArray(t, to + 3 * NR); c31.intoArray(t, to + 3 * NR + V);
+    }
+
+    /** {@link #kernelRowA4} adding its tile to t: t = chain + t. */
+    private static void kernelRowA4Add(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
+        FloatVector c00 = FloatVector.zero(S), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00,
+                c31 = c00;
+        for (int p = 0; p < kc; p++) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bi), b1 = FloatVector.fromArray(S, b, bi + V);
+            FloatVector x;
+            x = FloatVector.broadcast(S, a[ai]); c00 = b0.fma(x, c00); c01 = b1.fma(x, c01);
+            x = FloatVector.broadcast(S, a[ai + 1 * KC]); c10 = b0.fma(x, c10); c11 = b1.fma(x, c11);
+            x = FloatVector.broadcast(S, a[ai + 2 * KC]); c20 = b0.fma(x, c20); c21 = b1.fma(x, c21);
+            x = FloatVector.broadcast(S, a[ai + 3 * KC]); c30 = b0.fma(x, c30); c31 = b1.fma(x, c31);
+            ai += 1;
+            bi += NR;
+        }
+        c00.add(FloatVector.fromArray(S, t, to)).intoArray(t, to); c01.add(FloatVector.fromArray(S, t, to + V)).intoArray(t, to + V);
+        c10.add(FloatVector.fromArray(S, t, to + 1 * NR)).intoArray(t, to + 1 * NR); c11.add(FloatVector.fromArray(S, t, to + 1 * NR + V)).intoArray(t, to + 1 * NR + V);
+        c20.add(FloatVector.fromArray(S, t, to + 2 * NR)).intoArray(t, to + 2 * NR); c21.add(FloatVector.fromArray(S, t, to + 2 * NR + V)).intoArray(t, to + 2 * NR + V);
+        c30.add(FloatVector.fromArray(S, t, to + 3 * NR)).intoArray(t, to + 3 * NR); c31.add(FloatVector.fromArray(S, t, to + 3 * NR + V)).intoArray(t, to + 3 * NR + V);
     }
 
     /** 4 × 2V kernel, A packed column by column. */
