@@ -588,8 +588,9 @@ public final class Gemm implements AutoCloseable {
     /**
      * t[to …] += A panel · B micro-panel (A packed row by row): the later k blocks of a packed product, added to its
      * sums in the kernel's epilogue as chain + old, the bits of the chain from 0 added to them afterwards. A pass over
-     * a scratch tile instead cost 3–5 % of a small model's prompt (`Multi`, both kernels in one JVM, bsmall, 2 runs of
-     * 10 rounds); the same epilogue as masked adds in the one kernel made that kernel 15 % slower in the model.
+     * a scratch tile instead cost 3–5 % of a small model's prompt (`Multi`, both ways in one JVM, bsmall, 2 runs of 10
+     * rounds). The add kernels repeat the store kernels' loop on purpose: one kernel for both, its epilogue's adds
+     * masked by a flag, made the prompt 8 % slower than the separate pass.
      */
     private static void kernelAdd(int kc, float[] a, int ai, float[] b, int bi, float[] t, int to) {
         if (MR == 8) kernelRowA8Add(kc, a, ai, b, bi, t, to);
