@@ -77,8 +77,10 @@ final class BenchCommand implements Callable<Integer> {
                         .put("prompt_flops_per_token", flopsPerToken);
                 o.putObject("fma_peak_gflops").put("median", pk).put("min", min(r.peak)).put("max", max(r.peak)).put("source", pkSource);
                 o.put("prompt_fraction_of_peak", median(promptFraction));
+                o.put("prompt_allocated_bytes", median(r.promptAlloc)).put("decode_allocated_bytes_per_token", median(r.tokenAlloc));
                 var notes = o.putArray("notes");
                 MachineLimits.interference().forEach(notes::add);
+                boxedNote(r).ifPresent(notes::add);
                 Output.printJson(out, o);
             } else {
                 out.printf("%s, %d threads, %d prompt tokens, %d decoded, %d repeats (median [min, max])%n",
@@ -91,16 +93,48 @@ final class BenchCommand implements Callable<Integer> {
                         cMed, min(r.contextTps), max(r.contextTps), n, n + genTokens);
                 out.printf("  limits          read bandwidth %.1f GB/s [%.1f, %.1f] (%s) = %.0f tok/s bound; FMA peak %.0f GFLOP/s [%.0f, %.0f] (%s)%n",
                         bw, min(r.bandwidth), max(r.bandwidth), bwSource, bw * 1e9 / bytes, pk, min(r.peak), max(r.peak), pkSource);
+                if (median(r.promptAlloc) >= 0) {
+                    out.printf("  allocated       %s a prompt, %s a token decoded after it (Java heap, all threads)%n",
+                            Output.bytes((long) median(r.promptAlloc)), Output.bytes((long) median(r.tokenAlloc)));
+                }
                 for (String note : MachineLimits.interference()) out.printf("  note            %s%n", note);
+                boxedNote(r).ifPresent(note -> out.printf("  note            %s%n", note));
             }
         }
         return 0;
     }
 
     /** Per measured run: speeds, and the limits measured around it. */
-    private record Runs(double[] promptTps, double[] decodeTps, double[] contextTps, double[] bandwidth, double[] peak) {
-        Runs(int n) { this(new double[n], new double[n], new double[n], new double[n], new double[n]); }
+    private record Runs(double[] promptTps, double[] decodeTps, double[] contextTps, double[] bandwidth, double[] peak,
+                        double[] promptAlloc, double[] tokenAlloc) {
+        Runs(int n) { this(new double[n], new double[n], new double[n], new double[n], new double[n], new double[n], new double[n]); }
     }
+
+    /** A sentence when the runs allocated like boxed vector code (see {@link #allocatedBytes}). */
+    private static java.util.Optional<String> boxedNote(Runs r) {
+        double p = median(r.promptAlloc);
+        if (p < BOXED_PROMPT_BYTES) return java.util.Optional.empty();
+        return java.util.Optional.of(String.format("this JVM allocated %s a prompt: a hot kernel is running with boxed vectors"
+                + " (a JIT compilation that went wrong), so these speeds understate the engine; run the bench again.",
+                Output.bytes((long) p)));
+    }
+
+    /**
+     * Bytes allocated so far by all live threads of this JVM, or -1 where the JVM cannot count them. In steady state a
+     * prompt allocates well under a megabyte; a JVM whose C2 compiled a hot vector method with its vectors boxed
+     * allocates gigabytes a prompt for its whole life (seen once in eleven JVMs, 11.4 GB a smol prompt), and its
+     * speeds are not the engine's: bench reports the bytes so that such a run shows.
+     */
+    private static long allocatedBytes() {
+        if (!(java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx)
+                || !mx.isThreadAllocatedMemorySupported() || !mx.isThreadAllocatedMemoryEnabled()) return -1;
+        long sum = 0;
+        for (long b : mx.getThreadAllocatedBytes(mx.getAllThreadIds())) if (b > 0) sum += b;
+        return sum;
+    }
+
+    /** More than this many bytes allocated a prompt marks a JVM running boxed vector code. */
+    private static final double BOXED_PROMPT_BYTES = 64e6;
 
     /**
      * FMA-peak probes per run, before and after it: the best of them is the run's peak. A probe that the
@@ -119,11 +153,11 @@ final class BenchCommand implements Callable<Integer> {
         double[] pk = new double[2 * PROBES];
         probe(m, limits, pk, 0);
         Sequence s = m.newSequence();
-        long t0 = System.nanoTime();
+        long a0 = allocatedBytes(), t0 = System.nanoTime();
         float[] logits = m.step(s, prompt);
-        long t1 = System.nanoTime();
+        long t1 = System.nanoTime(), a1 = allocatedBytes(), t1b = System.nanoTime();
         for (int k = 0; k < genTokens; k++) logits = m.step(s, Sampler.argmax(logits));
-        long t2 = System.nanoTime();
+        long t2 = System.nanoTime(), a2 = allocatedBytes();
         Sequence fresh = m.newSequence();
         logits = m.step(fresh, prompt[0]);
         // Each decoded token is followed by one read of the same weights: the bound is measured in the
@@ -142,7 +176,10 @@ final class BenchCommand implements Callable<Integer> {
         fresh.release();
         if (r == null) return;
         r.promptTps[i] = prompt.length / ((t1 - t0) / 1e9);
-        r.contextTps[i] = genTokens / ((t2 - t1) / 1e9);
+        r.contextTps[i] = genTokens / ((t2 - t1b) / 1e9);
+        // -1 where the JVM cannot count (or a thread ended in between and took its count with it)
+        r.promptAlloc[i] = a0 < 0 || a1 < a0 ? -1 : a1 - a0;
+        r.tokenAlloc[i] = a1 < 0 || a2 < a1 ? -1 : (double) (a2 - a1) / genTokens;
         r.decodeTps[i] = genTokens / (decodeNanos / 1e9);
         r.bandwidth[i] = bandwidth != null ? bandwidth : (double) genTokens * m.weightBytesPerToken() / readNanos;
         r.peak[i] = peak != null ? peak : max(pk);

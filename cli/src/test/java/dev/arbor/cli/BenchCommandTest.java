@@ -39,6 +39,9 @@ class BenchCommandTest {
         assertThat(o.get("decode_fraction_of_bound").doubleValue())
                 .isCloseTo(o.get("decode_tokens_per_second").get("median").doubleValue() * bytes / 10e9, org.assertj.core.data.Offset.offset(1e-9));
         assertThat(o.get("fma_peak_gflops").get("source").textValue()).isEqualTo("measured alongside");
+        // the heap bytes counted: each decoded token at least allocates its logits (300 floats); a prompt a few objects
+        assertThat(o.get("decode_allocated_bytes_per_token").doubleValue()).isGreaterThanOrEqualTo(300 * Float.BYTES);
+        assertThat(o.get("prompt_allocated_bytes").doubleValue()).isGreaterThanOrEqualTo(300 * Float.BYTES);
 
         // Without --bandwidth and --peak-gflops both limits are measured around each run; one run makes the fractions checkable.
         var measured = CliHarness.run("bench", m.toString(), "--threads", "2", "--prompt-tokens", "20", "--gen-tokens", "6",
@@ -57,6 +60,8 @@ class BenchCommandTest {
         assertThat(p.get("notes").isArray()).isTrue();
         var notes = new java.util.ArrayList<String>();
         p.get("notes").forEach(x -> notes.add(x.textValue()));
+        // (plus a warning if this JVM ran boxed vector code, which bench reports rather than hides)
+        notes.removeIf(n -> n.startsWith("this JVM allocated"));
         assertThat(notes).isEqualTo(dev.arbor.model.MachineLimits.interference());
 
         var bad = CliHarness.run("bench", m.toString(), "--repeats", "0");
