@@ -73,6 +73,7 @@ public final class Sequence {
      */
     static void put(Sequence[] rowSeq, int[] rowPos, int r0, int r1, int l, float[] k, float[] v, int kvHeads, int headDim) {
         int kv = kvHeads * headDim;
+        boolean blocks = KeyTranspose.fits(headDim);
         for (int r = r0; r < r1; ) {
             Sequence s = rowSeq[r];
             int p0 = rowPos[r], end = r + 1;
@@ -82,17 +83,15 @@ public final class Sequence {
                 for (int i = r; i < end; ) {
                     int src = i * kv + g * headDim, position = p0 + i - r;
                     int dst = Attention.keyAt(0, position, headDim);
-                    if (KeyTranspose.fits(position, end - i, headDim)) {
-                        for (int j = 0; j < KeyTranspose.N; j++) {
-                            System.arraycopy(v, src + j * kv, values, (position + j) * headDim, headDim);
-                        }
-                        for (int d = 0; d < headDim; d += KeyTranspose.N) KeyTranspose.block(k, src + d, kv, keys, dst + d * Attention.KEY_BLOCK);
-                        i += KeyTranspose.N;
+                    // a block of 16 aligned positions where the keys can be transposed in registers, else one row
+                    int n = blocks && position % KeyTranspose.N == 0 && end - i >= KeyTranspose.N ? KeyTranspose.N : 1;
+                    for (int j = 0; j < n; j++) System.arraycopy(v, src + j * kv, values, (position + j) * headDim, headDim);
+                    if (n == KeyTranspose.N) {
+                        for (int d = 0; d < headDim; d += n) KeyTranspose.block(k, src + d, kv, keys, dst + d * Attention.KEY_BLOCK);
                     } else {
-                        System.arraycopy(v, src, values, position * headDim, headDim);
                         for (int d = 0; d < headDim; d++) keys[dst + d * Attention.KEY_BLOCK] = k[src + d];
-                        i++;
                     }
+                    i += n;
                 }
             }
             r = end;
@@ -113,9 +112,9 @@ public final class Sequence {
         private static final FloatVector LO2 = select(2, true), HI2 = select(2, false);
         private static final FloatVector LO1 = select(1, true), HI1 = select(1, false);
 
-        /** Whether rows [position, position + 16) of a run with `left` rows can go as one block. */
-        static boolean fits(int position, int left, int headDim) {
-            return USED && position % N == 0 && left >= N && headDim % N == 0;
+        /** Whether keys of this head size can be transposed in blocks here (16-lane vectors, head size a multiple of 16). */
+        static boolean fits(int headDim) {
+            return USED && headDim % N == 0;
         }
 
         /**
