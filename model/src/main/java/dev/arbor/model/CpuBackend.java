@@ -75,6 +75,19 @@ final class CpuBackend implements Backend {
 
     @Override public int threads() { return pool.threads(); }
 
+    /** The packed weights of the last decode row's product (see {@link #decodeOrder}). */
+    private PackedWeights lastDecoded;
+
+    /**
+     * Records that pw follows the last decode product, so that threads idle at the end of that product warm pw's
+     * first weights ({@link PackedWeights#warm}). Decode runs the same products in the same order every token (the
+     * LM head is followed by the first layer's q/k/v), so the order seen in one token is the next token's.
+     */
+    private void decodeOrder(PackedWeights pw) {
+        if (lastDecoded != null && lastDecoded != pw) lastDecoded.setNext(pw);
+        lastDecoded = pw;
+    }
+
     /**
      * y_j = x·W_jᵀ for each weight. The weights of one call (q, k and v; gate and up) are one product,
      * so the pool shares out all their columns at once. Packed weights: every row through the GEMM, or
@@ -87,7 +100,10 @@ final class CpuBackend implements Backend {
         if (pw != null) {
             // a row's result depends neither on the other rows nor on which of the two computes it
             int[] at = new int[ws.length];
-            if (rows == 1) pw.multiplyRow(x, 0, ys, at, pool, rowOut);
+            if (rows == 1) {
+                decodeOrder(pw);
+                pw.multiplyRow(x, 0, ys, at, pool, rowOut);
+            }
             else gemm.multiplyStacked(rows, pw.k(), x, 0, pw.k(), pw, ys, at);
             return;
         }
@@ -149,6 +165,7 @@ final class CpuBackend implements Backend {
         if (pairs == null) {
             Backend.super.linearSwiGLU(x, rows, gate, up, z, mask, plan, scratch);
         } else if (rows == 1) {
+            decodeOrder(pairs);
             pairs.multiplyRowSwiGLU(x, 0, z, 0, mask, pool, rowOut);
         } else {
             gemm.multiplySwiGLU(rows, pairs.k(), x, 0, pairs.k(), pairs, z, mask);

@@ -14,9 +14,23 @@ import java.util.concurrent.locks.LockSupport;
  * before parking; a park/unpark round trip would cost more than the job. The caller waits for the
  * chunks, never for a worker to turn up: a late worker finds the job's counter exhausted and
  * touches nothing. A call from inside a running job (a pool thread) runs its chunks inline.
+ *
+ * <p>A job may carry a {@link Warmer}: work a thread does once it has found no chunk left while another thread
+ * still runs one (decode: loading the next product's first weights into this core's caches), in small pieces,
+ * stopping as soon as the job is done.
  */
 final class WorkerPool implements AutoCloseable {
     /** The work of one chunk; thread is 0 for the caller and 1..threads-1 for the workers (to pick scratch buffers). */
+    /**
+     * Optional work for a thread that has run out of chunks while the job's last ones still run: piece after piece
+     * (each short: the job may end at any time, and the next waits for it), until it returns false.
+     */
+    @FunctionalInterface
+    interface Warmer {
+        /** Does piece number `piece` (0, 1, …) of thread `thread`'s share; false when that share is done. */
+        boolean warm(int thread, int piece);
+    }
+
     @FunctionalInterface
     interface ChunkBody {
         void run(int chunk, int thread);
@@ -29,11 +43,13 @@ final class WorkerPool implements AutoCloseable {
         final int chunks;
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
+        final Warmer warmer;
         volatile Throwable failure;
 
-        Job(ChunkBody body, int chunks) {
+        Job(ChunkBody body, int chunks, Warmer warmer) {
             this.body = body;
             this.chunks = chunks;
+            this.warmer = warmer;
         }
 
         /**
@@ -51,6 +67,16 @@ final class WorkerPool implements AutoCloseable {
                 ran++;
             }
             if (ran > 0) done.addAndGet(ran);
+        }
+
+        /** The warmer's pieces for this thread while other threads still run chunks (a failure ends them). */
+        void warmWhileOthersWork(int thread) {
+            if (warmer == null) return;
+            try {
+                for (int piece = 0; done.get() < chunks && warmer.warm(thread, piece); piece++) { }
+            } catch (Throwable t) {
+                failure = t;
+            }
         }
     }
 
@@ -94,7 +120,13 @@ final class WorkerPool implements AutoCloseable {
     }
 
     /** Runs body(chunk, thread) for chunk = 0..chunks-1 on all threads and waits until all are done. */
-    void run(int chunks, ChunkBody body) {
+    void run(int chunks, ChunkBody body) { run(chunks, body, null); }
+
+    /**
+     * {@link #run(int, ChunkBody)}, where a thread that finds no chunk left does warmer's pieces (see {@link Warmer})
+     * until every chunk is done. The warmer runs only on a pool of several threads and a job of several chunks.
+     */
+    void run(int chunks, ChunkBody body, Warmer warmer) {
         if (chunks <= 0) return;
         int self = selfId();
         if (self >= 0) {   // nested: this thread's pool mates are busy with the outer job
@@ -104,21 +136,22 @@ final class WorkerPool implements AutoCloseable {
         synchronized (this) {
             runner = Thread.currentThread();
             try {
-                runJob(chunks, body);
+                runJob(chunks, body, warmer);
             } finally {
                 runner = null;
             }
         }
     }
 
-    private void runJob(int chunks, ChunkBody body) {
-        Job j = new Job(body, chunks);
+    private void runJob(int chunks, ChunkBody body, Warmer warmer) {
+        Job j = new Job(body, chunks, warmer);
         if (threads > 1 && chunks > 1) {
             job = j;
             generation++;
             for (int i = 0; i < workers.length; i++) if (parked.get(i) != 0) LockSupport.unpark(workers[i]);
         }
         j.work(0);
+        if (threads > 1) j.warmWhileOthersWork(0);
         int spins = 0;
         while (j.done.get() < chunks) {
             if (++spins < 10_000) Thread.onSpinWait();
@@ -148,7 +181,10 @@ final class WorkerPool implements AutoCloseable {
             if (closed) return;
             seen = g;
             Job j = job;
-            if (j != null) j.work(id);
+            if (j != null) {
+                j.work(id);
+                j.warmWhileOthersWork(id);
+            }
         }
     }
 

@@ -217,6 +217,34 @@ class PackedWeightsTest {
         }
     }
 
+    /**
+     * A decode product's warming covers the first bytes of the run each thread takes first: thread 0 the narrow last
+     * group (run first), thread 1 the first run of whole groups, at most 512 KiB, in 4 KiB pieces.
+     */
+    @ParameterizedTest
+    @CsvSource({"960,120", "2560,128"})   // smol's o and down: run 0 is 2 of 7 whole groups, 480 KiB and (capped) 1.25 MiB
+    void warmingCoversTheRunEachThreadTakesFirst(int k, int runPieces) {
+        try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(2)) {
+            int n = 960;   // 7 whole groups of 4 panels and a last one of 2
+            Weight w = weight(arena, DType.BF16, n, k, new SplittableRandom(3), new float[n * k], 0);
+            PackedWeights pw = PackedWeights.pack(new Weight[]{w}, pool, arena);
+            assertThat(pw.warm(0, 0)).as("nothing known before the first decode row").isFalse();
+            float[][] out = new float[2][PackedWeights.GROUP * Gemm.NR];
+            pw.multiplyRow(new float[k], 0, new float[][]{new float[n]}, new int[]{0}, pool, out);
+
+            long narrow = 2L * Gemm.NR * k * 2;
+            assertThat(pieces(pw, 0)).isEqualTo(Math.ceilDiv(narrow, 4096));
+            assertThat(pieces(pw, 1)).isEqualTo(runPieces);
+            assertThat(pieces(pw, 7)).as("a thread past the runs").isZero();
+        }
+    }
+
+    private static int pieces(PackedWeights pw, int thread) {
+        int p = 0;
+        while (pw.warm(thread, p)) p++;
+        return p;
+    }
+
     @Test
     void onlyBf16AndF32WeightsOfOneShapeArePacked() {
         try (Arena arena = Arena.ofShared(); WorkerPool pool = new WorkerPool(1)) {
