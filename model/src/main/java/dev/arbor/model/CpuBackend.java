@@ -103,8 +103,7 @@ final class CpuBackend implements Backend {
             if (rows == 1) {
                 decodeOrder(pw);
                 pw.multiplyRow(x, 0, ys, at, pool, rowOut);
-            }
-            else gemm.multiplyStacked(rows, pw.k(), x, 0, pw.k(), pw, ys, at);
+            } else gemm.multiplyStacked(rows, pw.k(), x, 0, pw.k(), pw, ys, at);
             return;
         }
         int minRows = gemmMinRows(ws[0].dtype());

@@ -258,7 +258,7 @@ final class PackedWeights {
      * other thread run 1, so thread t warms run t, up to {@link #WARM_BYTES}. False when the share is loaded.
      *
      * <p>Why: at the end of every decode product one thread waits for the other's last group (a token of smol bf16
-     * runs 160 jobs, and this wait was 1.3–3 ms of its 16–17), and each product's first loads start from cold.
+     * runs 161 jobs, and this wait added up to 1.3–3.5 ms of its 16.8–21), and each product's first loads start from cold.
      * Loading the next product's first bytes in that wait costs no bandwidth the product needs: one thread alone
      * reads at about half the machine's bandwidth.
      */

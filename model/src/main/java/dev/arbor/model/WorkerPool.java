@@ -20,7 +20,6 @@ import java.util.concurrent.locks.LockSupport;
  * stopping as soon as the job is done.
  */
 final class WorkerPool implements AutoCloseable {
-    /** The work of one chunk; thread is 0 for the caller and 1..threads-1 for the workers (to pick scratch buffers). */
     /**
      * Optional work for a thread that has run out of chunks while the job's last ones still run: piece after piece
      * (each short: the job may end at any time, and the next waits for it), until it returns false.
@@ -31,6 +30,7 @@ final class WorkerPool implements AutoCloseable {
         boolean warm(int thread, int piece);
     }
 
+    /** The work of one chunk; thread is 0 for the caller and 1..threads-1 for the workers (to pick scratch buffers). */
     @FunctionalInterface
     interface ChunkBody {
         void run(int chunk, int thread);
