@@ -44,6 +44,8 @@ final class WorkerPool implements AutoCloseable {
         final AtomicInteger next = new AtomicInteger();
         final AtomicInteger done = new AtomicInteger();
         final Warmer warmer;
+        /** Threads inside {@link #warmWhileOthersWork}: the job ends when they are out, so no piece outlives it. */
+        final AtomicInteger warming = new AtomicInteger();
         volatile Throwable failure;
 
         Job(ChunkBody body, int chunks, Warmer warmer) {
@@ -69,13 +71,20 @@ final class WorkerPool implements AutoCloseable {
             if (ran > 0) done.addAndGet(ran);
         }
 
-        /** The warmer's pieces for this thread while other threads still run chunks (a failure ends them). */
+        /**
+         * The warmer's pieces for this thread while other threads still run chunks (a failure ends them and fails the
+         * job). Counted in before the first check of done, so that the caller, which waits for the count to reach
+         * zero after every chunk is done, never returns while a piece is still running, nor before a failure is seen.
+         */
         void warmWhileOthersWork(int thread) {
             if (warmer == null) return;
+            warming.incrementAndGet();
             try {
                 for (int piece = 0; done.get() < chunks && warmer.warm(thread, piece); piece++) { }
             } catch (Throwable t) {
                 failure = t;
+            } finally {
+                warming.decrementAndGet();
             }
         }
     }
@@ -153,7 +162,7 @@ final class WorkerPool implements AutoCloseable {
         j.work(0);
         if (threads > 1) j.warmWhileOthersWork(0);
         int spins = 0;
-        while (j.done.get() < chunks) {
+        while (j.done.get() < chunks || j.warming.get() > 0) {   // a piece under way is a few hundred ns
             if (++spins < 10_000) Thread.onSpinWait();
             else Thread.yield();
         }

@@ -48,11 +48,12 @@ class WorkerPoolTest {
 
             int after = pieces.get();
             Thread.sleep(20);
-            assertThat(pieces.get()).as("no piece starts after the job").isEqualTo(after);
+            assertThat(pieces.get()).as("no piece runs after the job").isEqualTo(after);
         }
     }
 
-    @Test
+    /** Repeated: the failure must be seen even when it comes just as the last chunk ends. */
+    @org.junit.jupiter.api.RepeatedTest(200)
     void aWarmerThatFailsFailsTheJob() {
         try (WorkerPool pool = new WorkerPool(2)) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
