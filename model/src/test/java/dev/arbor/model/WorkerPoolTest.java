@@ -1,5 +1,6 @@
 package dev.arbor.model;
 
+import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.ConcurrentHashMap;
@@ -53,7 +54,7 @@ class WorkerPoolTest {
     }
 
     /** Repeated: the failure must be seen even when it comes just as the last chunk ends. */
-    @org.junit.jupiter.api.RepeatedTest(200)
+    @RepeatedTest(200)
     void aWarmerThatFailsFailsTheJob() {
         try (WorkerPool pool = new WorkerPool(2)) {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
