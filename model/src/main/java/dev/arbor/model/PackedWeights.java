@@ -197,9 +197,11 @@ final class PackedWeights {
 
     /** Byte offset of panel g's k block from pc. */
     long offset(int g, int pc) {
-        int gr = g / GROUP;
-        return (long) gr * GROUP * NR * k * elementBytes() + pc * rowStride(g) + (long) (g % GROUP) * NR * elementBytes();
+        return groupStart(g / GROUP) + pc * rowStride(g) + (long) (g % GROUP) * NR * elementBytes();
     }
+
+    /** Byte offset of group gr (for gr = groups: the end of the weights when the last group is whole). */
+    private long groupStart(int gr) { return (long) gr * GROUP * NR * k * elementBytes(); }
 
     /** Rows [pc, pc+kc) of panel g copied into dst (NR floats a row; BF16 widened), for the GEMM's micro-kernel. */
     void copyPanel(int g, int pc, int kc, float[] dst) {
@@ -269,13 +271,13 @@ final class PackedWeights {
         int lead = narrowFirst();
         long from, to;
         if (thread < lead) {
-            from = offset((groups - 1) * GROUP, 0);
+            from = groupStart(groups - 1);
             to = data.byteSize();
         } else {
             int r = thread - lead;
             if (r + 1 >= starts.length) return false;
-            from = offset(starts[r] * GROUP, 0);
-            to = starts[r + 1] == groups ? data.byteSize() : offset(starts[r + 1] * GROUP, 0);
+            from = groupStart(starts[r]);
+            to = groupStart(starts[r + 1]);   // a narrow last group is not in starts, so this is within the weights
         }
         long at = from + (long) piece * WARM_PIECE;
         if (at >= to || (long) piece * WARM_PIECE >= WARM_BYTES) return false;

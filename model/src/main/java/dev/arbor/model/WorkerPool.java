@@ -160,7 +160,7 @@ final class WorkerPool implements AutoCloseable {
             for (int i = 0; i < workers.length; i++) if (parked.get(i) != 0) LockSupport.unpark(workers[i]);
         }
         j.work(0);
-        if (threads > 1) j.warmWhileOthersWork(0);
+        j.warmWhileOthersWork(0);   // alone (one thread, or one chunk) every chunk is done: no piece runs
         int spins = 0;
         while (j.done.get() < chunks || j.warming.get() > 0) {   // a piece under way is a few hundred ns
             if (++spins < 10_000) Thread.onSpinWait();
