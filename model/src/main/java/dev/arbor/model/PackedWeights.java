@@ -5,6 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -32,8 +33,9 @@ import java.util.Objects;
  * give 8 chains.
  *
  * <p>BF16 weights stay BF16 and F32 weights F32 (F16 is not packed: {@link #supports}). A BF16 vector is loaded as
- * half a vector of shorts, extended to ints and shifted into place: 31–35 GB/s, where one 64-byte load of two
- * columns to an int, split by a shift and a mask, read 26–28 (`ChainProbe`, the same run). The panels live off
+ * half a vector of shorts and put into the high halves of the floats (by a permute, or by an extension to ints and
+ * a shift: {@link #PERMUTE_WIDEN}). Half-width loads read 31–35 GB/s, where one 64-byte load of two columns to an
+ * int, split by a shift and a mask, read 26–28 (`ChainProbe`, the same run). The panels live off
  * the heap ({@link HugePages}), aligned: a vector load from a Java array straddles two cache lines, the array's
  * data starting 16 bytes into its object, and the same decode ran 11–24 % slower from arrays. Their owner's
  * arena frees them.
@@ -42,6 +44,20 @@ final class PackedWeights {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> SI = S.vectorShape().withLanes(int.class);
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+    /** Shorts as wide as a float vector. */
+    private static final VectorSpecies<Short> SW = VectorSpecies.of(short.class, S.vectorShape());
+    /**
+     * Widens a half-width load of bfloats, put in the low half of an SW vector (whose upper half is then zero), in
+     * one permute: lane 2i+1, the high half of float i, takes bfloat i; lane 2i takes a zero from the upper half.
+     */
+    private static final VectorShuffle<Short> HIGH_HALVES = VectorShuffle.fromOp(SW, j -> (j & 1) == 1 ? j >> 1 : SW.length() / 2);
+    /**
+     * Whether decode widens BF16 by that permute rather than by an extension to ints and a shift. With 512-bit
+     * vectors (AVX-512BW) the permute is one instruction (vpermw) where the other way takes two, and decode runs
+     * 0.88 of the time (see {@link #groupRowBf16Permuted}); with 256-bit vectors (AVX2) a permute of shorts takes
+     * several instructions and decode ran 1.05 of the time. Both give the same bits.
+     */
+    private static final boolean PERMUTE_WIDEN = SW.vectorBitSize() >= 512;
     private static final int V = S.length(), NR = Gemm.NR, KC = Gemm.KC;
     /** Panels stored side by side (the decode kernels hold GROUP·2 = 8 vectors). */
     static final int GROUP = 4;
@@ -298,11 +314,13 @@ final class PackedWeights {
             int from = run < lead ? groups - 1 : starts[run - lead], to = run < lead ? groups : starts[run - lead + 1];
             for (int gr = from; gr < to; gr++) {
                 if (panelsIn(gr) == GROUP) {
-                    if (bf16) groupRowBf16(k, x, xOff, data, offset(gr * GROUP, 0), o);
+                    if (bf16 && PERMUTE_WIDEN) groupRowBf16Permuted(k, x, xOff, data, offset(gr * GROUP, 0), o);
+                    else if (bf16) groupRowBf16(k, x, xOff, data, offset(gr * GROUP, 0), o);
                     else groupRow(k, x, xOff, data, offset(gr * GROUP, 0), o);
                 } else {
                     for (int g = gr * GROUP; g < panelCount; g++) {
-                        if (bf16) panelRowBf16(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
+                        if (bf16 && PERMUTE_WIDEN) panelRowBf16Permuted(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
+                        else if (bf16) panelRowBf16(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
                         else panelRow(k, x, xOff, data, offset(g, 0), rowStride(g), o, (g - gr * GROUP) * NR);
                     }
                 }
@@ -393,7 +411,7 @@ final class PackedWeights {
     }
 
     /** One row against one BF16 group. */
-    private static void groupRowBf16(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
+    static void groupRowBf16(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
         Arrays.fill(out, 0, GROUP * NR, 0f);
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
@@ -432,6 +450,51 @@ final class PackedWeights {
     }
 
     /**
+     * {@link #groupRowBf16}, widening each bfloat by a permute ({@link #HIGH_HALVES}): the same bits, one instruction
+     * fewer a vector. From DRAM a core's share of the bandwidth needs few instructions a cache line: with the
+     * extension and shift, a small bf16 token took 5.1–5.9 ms at 75–79 % of a read of its weights; with the permute
+     * 4.5–5.5 ms at 84–90 % (`WidenToggle`: both ways in one JVM, 11 rounds, the order alternating; median ratio
+     * 0.885, smol 0.88 and 0.98 in two JVMs). In L2 the kernel reads 79–88 GB/s a thread against 66–75 (`KProbe3`).
+     */
+    static void groupRowBf16Permuted(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
+        Arrays.fill(out, 0, GROUP * NR, 0f);
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
+            for (int p = 0; p < kc; p++, bo += GROUP * NR * 2L) {
+                // bfloats widened in place: a bfloat is the high half of its float (written out, as a helper
+                // method is not always inlined here, and then boxes its vectors: 5x slower)
+                FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
+                t0 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t0);
+                t1 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t1);
+                t2 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 4 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t2);
+                t3 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 6 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t3);
+                t4 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 8 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t4);
+                t5 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 10 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t5);
+                t6 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 12 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t6);
+                t7 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 14 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t7);
+            }
+            // out += t, written out as in groupRow
+            FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
+            FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
+            FloatVector.fromArray(S, out, 2 * V).add(t2).intoArray(out, 2 * V);
+            FloatVector.fromArray(S, out, 3 * V).add(t3).intoArray(out, 3 * V);
+            FloatVector.fromArray(S, out, 4 * V).add(t4).intoArray(out, 4 * V);
+            FloatVector.fromArray(S, out, 5 * V).add(t5).intoArray(out, 5 * V);
+            FloatVector.fromArray(S, out, 6 * V).add(t6).intoArray(out, 6 * V);
+            FloatVector.fromArray(S, out, 7 * V).add(t7).intoArray(out, 7 * V);
+        }
+    }
+
+    /**
      * One row against one F32 panel of a group narrower than GROUP (rows stride bytes apart): NR results into out
      * from off, in the order of {@link #groupRow}. Two chains only, but such a group is a product's last.
      */
@@ -453,7 +516,7 @@ final class PackedWeights {
     }
 
     /** {@link #panelRow} for a BF16 panel. */
-    private static void panelRowBf16(int k, float[] x, int xo, MemorySegment b, long bo, long stride, float[] out, int off) {
+    static void panelRowBf16(int k, float[] x, int xo, MemorySegment b, long bo, long stride, float[] out, int off) {
         FloatVector acc0 = FloatVector.zero(S), acc1 = acc0;
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
@@ -464,6 +527,26 @@ final class PackedWeights {
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t0);
                 t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t1);
+            }
+            acc0 = acc0.add(t0);
+            acc1 = acc1.add(t1);
+        }
+        acc0.intoArray(out, off);
+        acc1.intoArray(out, off + V);
+    }
+
+    /** {@link #panelRowBf16}, widening by permutes as {@link #groupRowBf16Permuted} does. */
+    static void panelRowBf16Permuted(int k, float[] x, int xo, MemorySegment b, long bo, long stride, float[] out, int off) {
+        FloatVector acc0 = FloatVector.zero(S), acc1 = acc0;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = Math.min(KC, k - pc);
+            FloatVector t0 = FloatVector.zero(S), t1 = t0;
+            for (int p = 0; p < kc; p++, bo += stride) {
+                FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
+                t0 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t0);
+                t1 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).reinterpretShape(SW, 0))
+                        .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t1);
             }
             acc0 = acc0.add(t0);
             acc1 = acc1.add(t1);

@@ -198,6 +198,56 @@ class PackedWeightsTest {
         }
     }
 
+    /**
+     * Both ways decode widens BF16 (a permute, or an extension to ints and a shift; the machine's vector width picks
+     * one, so the end-to-end tests run only that one here) give, for a whole group and for one panel, the bits of a
+     * scalar fused multiply-add chain per column and k block, the blocks' sums added in order from zero. Values:
+     * Gaussian bfloats with some negative zeros and subnormals among them.
+     */
+    @ParameterizedTest
+    @CsvSource({"1", "64", "300", "513"})
+    void bothBf16WideningsGiveTheBitsOfAScalarChain(int k) {
+        int cols = PackedWeights.GROUP * Gemm.NR;
+        SplittableRandom r = new SplittableRandom(k);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment b = arena.allocate((long) k * cols * 2, 64);
+            short[] w = new short[k * cols];
+            for (int i = 0; i < w.length; i++) {
+                int pick = r.nextInt(20);
+                float v = pick == 0 ? -0f : pick == 1 ? Float.MIN_NORMAL / (2 + r.nextInt(100)) : (float) r.nextGaussian();
+                w[i] = (short) (Float.floatToRawIntBits(v) >>> 16);
+                b.setAtIndex(ValueLayout.JAVA_SHORT, i, w[i]);
+            }
+            float[] x = new float[k + 5];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+
+            float[] want = new float[cols];
+            for (int c = 0; c < cols; c++) {
+                float sum = 0f;
+                for (int pc = 0; pc < k; pc += Gemm.KC) {
+                    float chain = 0f;
+                    for (int p = pc; p < Math.min(k, pc + Gemm.KC); p++) chain = Math.fma(Float.intBitsToFloat(w[p * cols + c] << 16), x[5 + p], chain);
+                    sum += chain;
+                }
+                want[c] = sum;
+            }
+            float[] shifted = new float[cols], permuted = new float[cols];
+            PackedWeights.groupRowBf16(k, x, 5, b, 0, shifted);
+            PackedWeights.groupRowBf16Permuted(k, x, 5, b, 0, permuted);
+            assertThat(shifted).as("extension and shift").isEqualTo(want);
+            assertThat(permuted).as("permute").isEqualTo(want);
+
+            // panel 2 alone, its rows a group's row apart, into out from NR
+            long stride = cols * 2L;
+            float[] panelShifted = new float[2 * Gemm.NR], panelPermuted = new float[2 * Gemm.NR];
+            PackedWeights.panelRowBf16(k, x, 5, b, 2L * Gemm.NR * 2, stride, panelShifted, Gemm.NR);
+            PackedWeights.panelRowBf16Permuted(k, x, 5, b, 2L * Gemm.NR * 2, stride, panelPermuted, Gemm.NR);
+            float[] wantPanel = Arrays.copyOfRange(want, 2 * Gemm.NR, 3 * Gemm.NR);
+            assertThat(Arrays.copyOfRange(panelShifted, Gemm.NR, 2 * Gemm.NR)).as("panel, extension and shift").isEqualTo(wantPanel);
+            assertThat(Arrays.copyOfRange(panelPermuted, Gemm.NR, 2 * Gemm.NR)).as("panel, permute").isEqualTo(wantPanel);
+        }
+    }
+
     /** Known splits: 40 groups on 2 threads as a quarter of what is left each time; every group in exactly one run. */
     @Test
     void decodeRunsShrinkToOneGroupAndCoverEveryGroupOnce() {
