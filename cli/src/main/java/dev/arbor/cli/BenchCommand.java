@@ -26,7 +26,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--repeats", defaultValue = "5", description = "measured runs after the warm-up (default ${DEFAULT-VALUE})") int repeats;
     @Option(names = "--json", description = "print JSON") boolean json;
     @Option(names = "--warmup-seconds", defaultValue = "3", description = "untimed runs first, at least one and for at least this long, so the JIT has compiled the kernels (default ${DEFAULT-VALUE})") double warmupSeconds;
-    @Option(names = "--bandwidth", description = "a fixed read bandwidth in GB/s for the decode bound (default: measured around every run by reading the model's weights once; this project's 2-core baseline is 28.9)") Double bandwidth;
+    @Option(names = "--bandwidth", description = "a fixed read bandwidth in GB/s for the decode bound (default: measured after every decoded token by reading the bytes it reads once; this project's 2-core baseline is 28.9)") Double bandwidth;
     @Option(names = "--train", description = "time training steps (forward, backward, AdamW) instead of inference") boolean train;
     @Option(names = "--batch", defaultValue = "8", description = "--train: sequences per step (default ${DEFAULT-VALUE})") int batch;
     @Option(names = "--seq", defaultValue = "256", description = "--train: tokens per sequence (default ${DEFAULT-VALUE})") int seq;
@@ -163,12 +163,16 @@ final class BenchCommand implements Callable<Integer> {
         // Each decoded token is followed by one read of the same weights: the bound is measured in the
         // same fraction of a second as the token it judges (this VM's bandwidth moves between 33 and 66 GB/s
         // within seconds, so probes before and after a run of tokens judged it against another machine).
-        long decodeNanos = 0, readNanos = 0;
+        long decodeNanos = 0, readNanos = 0, readBytes = 0;
         for (int k = 0; k < genTokens; k++) {
             long t3 = System.nanoTime();
             logits = m.step(fresh, Sampler.argmax(logits));
             decodeNanos += System.nanoTime() - t3;
-            if (bandwidth == null) readNanos += MachineLimits.weightReadNanos(m);
+            if (bandwidth == null) {
+                MachineLimits.Read read = MachineLimits.weightRead(m);
+                readBytes += read.bytes();
+                readNanos += read.nanos();
+            }
         }
         probe(m, limits, pk, PROBES);
         // their caches go to the next run's sequences, as a server's finished requests' go to the next requests
@@ -181,7 +185,7 @@ final class BenchCommand implements Callable<Integer> {
         r.promptAlloc[i] = a0 < 0 || a1 < a0 ? -1 : a1 - a0;
         r.tokenAlloc[i] = a1 < 0 || a2 < a1 ? -1 : (double) (a2 - a1) / genTokens;
         r.decodeTps[i] = genTokens / (decodeNanos / 1e9);
-        r.bandwidth[i] = bandwidth != null ? bandwidth : (double) genTokens * m.weightBytesPerToken() / readNanos;
+        r.bandwidth[i] = bandwidth != null ? bandwidth : (double) readBytes / readNanos;
         r.peak[i] = peak != null ? peak : max(pk);
     }
 

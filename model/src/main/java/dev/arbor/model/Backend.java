@@ -68,9 +68,9 @@ interface Backend extends AutoCloseable {
     interface RowRange { void run(int r0, int r1); }
 
     /**
-     * Reads every byte of the weights once, as fast as the hardware streams them, and returns a
-     * checksum (so the reads cannot be dropped): the bandwidth bound of decode, measured by
-     * {@link MachineLimits#weightReadNanos}.
+     * Reads once, as fast as the hardware streams them, the bytes a decode step reads for these
+     * weights (where the backend keeps a copy of them in another layout, the copy), and returns how
+     * many bytes it read: the bandwidth bound of decode, measured by {@link MachineLimits#weightRead}.
      */
     long read(Weight[] ws);
 

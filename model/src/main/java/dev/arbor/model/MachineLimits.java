@@ -57,17 +57,19 @@ public final class MachineLimits implements AutoCloseable {
     /** Lanes of the vectors {@link #fmaChains} uses. */
     public static int fmaLanes() { return P.length(); }
 
+    /** Bytes read and the nanoseconds it took. */
+    public record Read(long bytes, long nanos) {}
+
     /**
-     * Nanoseconds the model's threads take to read every weight a decode token reads (the bytes of
-     * {@link LlamaModel#weightBytesPerToken()}, in place, the same pages decode reads), doing
-     * nothing but an integer sum: bytes ÷ this time is the bandwidth bound of decode. Only the
-     * read is timed, not listing the weights.
+     * One read by the model's threads of every weight a decode token reads ({@link LlamaModel#decodeWeights()}), the
+     * bytes decode reads in the memory it reads them from ({@link Backend#read}), doing nothing but an integer sum:
+     * bytes ÷ nanoseconds is the bandwidth that bounds decode. Only the read is timed, not listing the weights.
      */
-    public static long weightReadNanos(LlamaModel m) {
+    public static Read weightRead(LlamaModel m) {
         Weight[] ws = m.decodeWeights();
         long t0 = System.nanoTime();
-        sink ^= m.backend().read(ws);
-        return System.nanoTime() - t0;
+        long bytes = m.backend().read(ws);
+        return new Read(bytes, System.nanoTime() - t0);
     }
 
     /**

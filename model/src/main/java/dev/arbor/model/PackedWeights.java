@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -66,6 +67,8 @@ final class PackedWeights {
     private record Runs(int threads, int[] starts) {}
     private volatile Runs runs;
 
+    /** The weights packed here, in order. */
+    private final Weight[] sources;
     private final int k;
     private final int[] n;
     private final int panelCount, groups;
@@ -81,7 +84,8 @@ final class PackedWeights {
      */
     private volatile PackedWeights next;
 
-    private PackedWeights(int k, int[] n, boolean bf16, boolean pairs, Arena arena) {
+    private PackedWeights(Weight[] sources, int k, int[] n, boolean bf16, boolean pairs, Arena arena) {
+        this.sources = sources;
         this.k = k;
         this.n = n;
         this.bf16 = bf16;
@@ -139,7 +143,7 @@ final class PackedWeights {
         if (!supports(ws)) throw new IllegalArgumentException("only BF16 or F32 weights with one column count are packed");
         int k = ws[0].cols();
         int[] n = Arrays.stream(ws).mapToInt(Weight::rows).toArray();
-        PackedWeights pw = new PackedWeights(k, n, ws[0].dtype() == DType.BF16, pairs, arena);
+        PackedWeights pw = new PackedWeights(ws.clone(), k, n, ws[0].dtype() == DType.BF16, pairs, arena);
         int size = NR * k, groupSize = GROUP * NR * k;
         boolean bf16 = pw.bf16;
         float[][] rows = new float[pool.threads()][bf16 ? 0 : size], group = new float[pool.threads()][bf16 ? 0 : groupSize];
@@ -200,6 +204,9 @@ final class PackedWeights {
     boolean bf16() { return bf16; }
 
     MemorySegment data() { return data; }
+
+    /** The weights packed here (q, k and v; gate and up; or one weight). */
+    List<Weight> sources() { return List.of(sources); }
 
     long byteSize() { return data.byteSize(); }
 
