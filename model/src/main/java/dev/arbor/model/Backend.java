@@ -70,9 +70,9 @@ interface Backend extends AutoCloseable {
     /**
      * Reads once, as fast as the hardware streams them, the bytes a decode step reads for these
      * weights (where the backend keeps a copy of them in another layout, the copy), and returns how
-     * many bytes it read: the bandwidth bound of decode, measured by {@link MachineLimits#weightRead}.
+     * many bytes it read and how long the reading took: the bandwidth that bounds decode.
      */
-    long read(Weight[] ws);
+    MachineLimits.Read read(Weight[] ws);
 
     @Override void close();
 }

@@ -63,14 +63,9 @@ public final class MachineLimits implements AutoCloseable {
     /**
      * One read by the model's threads of every weight a decode token reads ({@link LlamaModel#decodeWeights()}), the
      * bytes decode reads in the memory it reads them from ({@link Backend#read}), doing nothing but an integer sum:
-     * bytes ÷ nanoseconds is the bandwidth that bounds decode. Only the read is timed, not listing the weights.
+     * bytes ÷ nanoseconds is the bandwidth that bounds decode.
      */
-    public static Read weightRead(LlamaModel m) {
-        Weight[] ws = m.decodeWeights();
-        long t0 = System.nanoTime();
-        long bytes = m.backend().read(ws);
-        return new Read(bytes, System.nanoTime() - t0);
-    }
+    public static Read weightRead(LlamaModel m) { return m.backend().read(m.decodeWeights()); }
 
     /**
      * GFLOP/s of independent F32 FMA chains on every thread, with the widest vectors the

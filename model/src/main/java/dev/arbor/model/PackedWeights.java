@@ -458,10 +458,11 @@ final class PackedWeights {
 
     /**
      * {@link #groupRowBf16}, widening each bfloat by a permute ({@link #HIGH_HALVES}): the same bits, one instruction
-     * fewer a vector. From DRAM a core's share of the bandwidth needs few instructions a cache line: with the
-     * extension and shift, a small bf16 token took 5.1–5.9 ms at 75–79 % of a read of its weights; with the permute
-     * 4.5–5.5 ms at 84–90 % (`WidenToggle`: both ways in one JVM, 11 rounds, the order alternating; median ratio
-     * 0.885, smol 0.88 and 0.98 in two JVMs). In L2 the kernel reads 79–88 GB/s a thread against 66–75 (`KProbe3`).
+     * fewer a vector. With the extension and shift a small bf16 token took 5.1–5.9 ms, 75–79 % of a read of its
+     * weights; with the permute 4.5–5.5 ms, 84–90 % (`WidenToggle`: both ways in one JVM, 11 rounds, the order
+     * alternating; median ratio 0.885; smol 0.88 and 0.98 in two JVMs). Alone, the two kernels stream from DRAM at the
+     * same speed, and in L2 this one reads 79–88 GB/s a thread against 66–75 (`KProbe3`); why a token gains more than
+     * the kernel does from DRAM is not pinned down.
      */
     static void groupRowBf16Permuted(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
         Arrays.fill(out, 0, GROUP * NR, 0f);
