@@ -393,17 +393,21 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
-            for (int p = 0; p < kc; p++, bo += GROUP * NR * 4L) {
+            for (int p = 0; p < kc; p++) {
+                // the offset from p, not a running sum: C2 then checks the loads' bounds once, before the loop, instead
+                // of at every load (four instructions each); a bf16 token ran 0.90–0.95 of the time (`IdxToggle`)
+                long at = bo + (long) p * (GROUP * NR * 4L);
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
-                t0 = FloatVector.fromMemorySegment(S, b, bo, NATIVE).fma(xb, t0);
-                t1 = FloatVector.fromMemorySegment(S, b, bo + 4 * V, NATIVE).fma(xb, t1);
-                t2 = FloatVector.fromMemorySegment(S, b, bo + 8 * V, NATIVE).fma(xb, t2);
-                t3 = FloatVector.fromMemorySegment(S, b, bo + 12 * V, NATIVE).fma(xb, t3);
-                t4 = FloatVector.fromMemorySegment(S, b, bo + 16 * V, NATIVE).fma(xb, t4);
-                t5 = FloatVector.fromMemorySegment(S, b, bo + 20 * V, NATIVE).fma(xb, t5);
-                t6 = FloatVector.fromMemorySegment(S, b, bo + 24 * V, NATIVE).fma(xb, t6);
-                t7 = FloatVector.fromMemorySegment(S, b, bo + 28 * V, NATIVE).fma(xb, t7);
+                t0 = FloatVector.fromMemorySegment(S, b, at, NATIVE).fma(xb, t0);
+                t1 = FloatVector.fromMemorySegment(S, b, at + 4 * V, NATIVE).fma(xb, t1);
+                t2 = FloatVector.fromMemorySegment(S, b, at + 8 * V, NATIVE).fma(xb, t2);
+                t3 = FloatVector.fromMemorySegment(S, b, at + 12 * V, NATIVE).fma(xb, t3);
+                t4 = FloatVector.fromMemorySegment(S, b, at + 16 * V, NATIVE).fma(xb, t4);
+                t5 = FloatVector.fromMemorySegment(S, b, at + 20 * V, NATIVE).fma(xb, t5);
+                t6 = FloatVector.fromMemorySegment(S, b, at + 24 * V, NATIVE).fma(xb, t6);
+                t7 = FloatVector.fromMemorySegment(S, b, at + 28 * V, NATIVE).fma(xb, t7);
             }
+            bo += (long) kc * (GROUP * NR * 4L);
             // out += t, written out: as a method taking the eight vectors, C2 sometimes declines to inline it
             // (NodeCountInliningCutoff) and boxes them, and decode ran 3-4x slower in those JVMs
             FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
@@ -423,27 +427,29 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
-            for (int p = 0; p < kc; p++, bo += GROUP * NR * 2L) {
+            for (int p = 0; p < kc; p++) {
+                long at = bo + (long) p * (GROUP * NR * 2L);
                 // bfloats widened in place: a bfloat is the high half of its float (written out, as a helper
                 // method is not always inlined here, and then boxes its vectors: 5x slower)
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
-                t0 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t0 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t0);
-                t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t1);
-                t2 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 4 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t2 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 4 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t2);
-                t3 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 6 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t3 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 6 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t3);
-                t4 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 8 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t4 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 8 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t4);
-                t5 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 10 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t5 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 10 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t5);
-                t6 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 12 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t6 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 12 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t6);
-                t7 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 14 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t7 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 14 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t7);
             }
+            bo += (long) kc * (GROUP * NR * 2L);
             // out += t, written out as in groupRow
             FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
             FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
@@ -469,27 +475,29 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
-            for (int p = 0; p < kc; p++, bo += GROUP * NR * 2L) {
+            for (int p = 0; p < kc; p++) {
+                long at = bo + (long) p * (GROUP * NR * 2L);
                 // bfloats widened in place: a bfloat is the high half of its float (written out, as a helper
                 // method is not always inlined here, and then boxes its vectors: 5x slower)
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
-                t0 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).reinterpretShape(SW, 0))
+                t0 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t0);
-                t1 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).reinterpretShape(SW, 0))
+                t1 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 2 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t1);
-                t2 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 4 * V, NATIVE).reinterpretShape(SW, 0))
+                t2 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 4 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t2);
-                t3 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 6 * V, NATIVE).reinterpretShape(SW, 0))
+                t3 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 6 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t3);
-                t4 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 8 * V, NATIVE).reinterpretShape(SW, 0))
+                t4 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 8 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t4);
-                t5 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 10 * V, NATIVE).reinterpretShape(SW, 0))
+                t5 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 10 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t5);
-                t6 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 12 * V, NATIVE).reinterpretShape(SW, 0))
+                t6 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 12 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t6);
-                t7 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 14 * V, NATIVE).reinterpretShape(SW, 0))
+                t7 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 14 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t7);
             }
+            bo += (long) kc * (GROUP * NR * 2L);
             // out += t, written out as in groupRow
             FloatVector.fromArray(S, out, 0).add(t0).intoArray(out, 0);
             FloatVector.fromArray(S, out, V).add(t1).intoArray(out, V);
@@ -511,11 +519,13 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0;
-            for (int p = 0; p < kc; p++, bo += stride) {
+            for (int p = 0; p < kc; p++) {
+                long at = bo + (long) p * stride;
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
-                t0 = FloatVector.fromMemorySegment(S, b, bo, NATIVE).fma(xb, t0);
-                t1 = FloatVector.fromMemorySegment(S, b, bo + 4 * V, NATIVE).fma(xb, t1);
+                t0 = FloatVector.fromMemorySegment(S, b, at, NATIVE).fma(xb, t0);
+                t1 = FloatVector.fromMemorySegment(S, b, at + 4 * V, NATIVE).fma(xb, t1);
             }
+            bo += (long) kc * stride;
             acc0 = acc0.add(t0);
             acc1 = acc1.add(t1);
         }
@@ -529,13 +539,15 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0;
-            for (int p = 0; p < kc; p++, bo += stride) {
+            for (int p = 0; p < kc; p++) {
+                long at = bo + (long) p * stride;
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
-                t0 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t0 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t0);
-                t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
+                t1 = ((IntVector) ShortVector.fromMemorySegment(SS, b, at + 2 * V, NATIVE).convertShape(VectorOperators.S2I, SI, 0))
                         .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xb, t1);
             }
+            bo += (long) kc * stride;
             acc0 = acc0.add(t0);
             acc1 = acc1.add(t1);
         }
@@ -549,13 +561,15 @@ final class PackedWeights {
         for (int pc = 0; pc < k; pc += KC) {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0;
-            for (int p = 0; p < kc; p++, bo += stride) {
+            for (int p = 0; p < kc; p++) {
+                long at = bo + (long) p * stride;
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
-                t0 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo, NATIVE).reinterpretShape(SW, 0))
+                t0 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t0);
-                t1 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, bo + 2 * V, NATIVE).reinterpretShape(SW, 0))
+                t1 = ((ShortVector) ShortVector.fromMemorySegment(SS, b, at + 2 * V, NATIVE).reinterpretShape(SW, 0))
                         .rearrange(HIGH_HALVES).reinterpretAsFloats().fma(xb, t1);
             }
+            bo += (long) kc * stride;
             acc0 = acc0.add(t0);
             acc1 = acc1.add(t1);
         }
