@@ -54,9 +54,9 @@ final class PackedWeights {
     private static final VectorShuffle<Short> HIGH_HALVES = VectorShuffle.fromOp(SW, j -> (j & 1) == 1 ? j >> 1 : SW.length() / 2);
     /**
      * Whether decode widens BF16 by that permute rather than by an extension to ints and a shift. With 512-bit
-     * vectors (AVX-512BW) the permute is one instruction (vpermw) where the other way takes two, and decode runs
-     * 0.88 of the time (see {@link #groupRowBf16Permuted}); with 256-bit vectors (AVX2) a permute of shorts takes
-     * several instructions and decode ran 1.05 of the time. Both give the same bits.
+     * vectors (AVX-512BW) the permute is one instruction (vpermw) where the other way takes two; with 256-bit ones
+     * (AVX2) a permute of shorts takes several (switched in one JVM, decode ran 1.05 of the time). Both give the same
+     * bits.
      */
     private static final boolean PERMUTE_WIDEN = SW.vectorBitSize() >= 512;
     private static final int V = S.length(), NR = Gemm.NR, KC = Gemm.KC;
@@ -395,7 +395,8 @@ final class PackedWeights {
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
             for (int p = 0; p < kc; p++) {
                 // the offset from p, not a running sum: C2 then checks the loads' bounds once, before the loop, instead
-                // of at every load (four instructions each); a bf16 token ran 0.90–0.95 of the time (`IdxToggle`)
+                // of at every load (four instructions each); tiny bf16, whose weights sit in caches, decoded 1.18× as
+                // fast, while the DRAM-bound models did not change beyond the noise
                 long at = bo + (long) p * (GROUP * NR * 4L);
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
                 t0 = FloatVector.fromMemorySegment(S, b, at, NATIVE).fma(xb, t0);
@@ -464,11 +465,9 @@ final class PackedWeights {
 
     /**
      * {@link #groupRowBf16}, widening each bfloat by a permute ({@link #HIGH_HALVES}): the same bits, one instruction
-     * fewer a vector. With the extension and shift a small bf16 token took 5.1–5.9 ms, 75–79 % of a read of its
-     * weights; with the permute 4.5–5.5 ms, 84–90 % (`WidenToggle`: both ways in one JVM, 11 rounds, the order
-     * alternating; median ratio 0.885; smol 0.88 and 0.98 in two JVMs). Alone, the two kernels stream from DRAM at the
-     * same speed, and in L2 this one reads 79–88 GB/s a thread against 66–75 (`KProbe3`); why a token gains more than
-     * the kernel does from DRAM is not pinned down.
+     * fewer a vector. In L2 it reads 79–88 GB/s a thread against 66–75 (`KProbe3`); from DRAM the two stream at the same
+     * speed, and whole bench runs of the DRAM-bound models did not tell them apart (in one JVM, switching between the
+     * two made the permute look 0.88 of the time, which other JVMs did not reproduce: see BENCHMARKS.md, session 20).
      */
     static void groupRowBf16Permuted(int k, float[] x, int xo, MemorySegment b, long bo, float[] out) {
         Arrays.fill(out, 0, GROUP * NR, 0f);
