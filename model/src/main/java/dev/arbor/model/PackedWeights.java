@@ -394,9 +394,9 @@ final class PackedWeights {
             int kc = Math.min(KC, k - pc);
             FloatVector t0 = FloatVector.zero(S), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0, t6 = t0, t7 = t0;
             for (int p = 0; p < kc; p++) {
-                // the offset from p, not a running sum: C2 then checks the loads' bounds once, before the loop, instead
-                // of at every load (four instructions each); tiny bf16, whose weights sit in caches, decoded 1.18× as
-                // fast, while the DRAM-bound models did not change beyond the noise
+                // the offset from p, not a running sum (here and in every decode kernel below): C2 then checks the
+                // loads' bounds once, before the loop, instead of at every load (four instructions each); tiny bf16,
+                // whose weights sit in caches, decoded 1.18× as fast, the DRAM-bound models the same within the noise
                 long at = bo + (long) p * (GROUP * NR * 4L);
                 FloatVector xb = FloatVector.broadcast(S, x[xo + pc + p]);
                 t0 = FloatVector.fromMemorySegment(S, b, at, NATIVE).fma(xb, t0);
