@@ -397,12 +397,9 @@ final class CpuBackend implements Backend {
             sums[chunk] = s;
         });
         long nanos = System.nanoTime() - t0;
-        for (long x : sums) readSink += x;
+        for (long x : sums) MachineLimits.keep(x);
         return new MachineLimits.Read(total, nanos);
     }
-
-    /** Keeps the JIT from dropping {@link #read}'s sums. */
-    private static volatile long readSink;
 
     private static Set<Weight> identitySet() { return Collections.newSetFromMap(new IdentityHashMap<>()); }
 

@@ -84,6 +84,9 @@ public final class MachineLimits implements AutoCloseable {
     /** Keeps the JIT from dropping reads and chains whose results are otherwise unused. */
     private static volatile long sink;
 
+    /** Folds a probe's result into a volatile sink, so that the JIT cannot drop the work that made it. */
+    static void keep(long result) { sink ^= result; }
+
     /**
      * 12 independent FMA chains of the widest vectors, iterations long (12·lanes·2 flops each): 12
      * chains hide the FMA latency (4 cycles, 2 pipes). Returns a lane so the work is kept.

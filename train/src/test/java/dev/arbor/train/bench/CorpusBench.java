@@ -1,5 +1,6 @@
 package dev.arbor.train.bench;
 
+import dev.arbor.format.AtomicFiles;
 import dev.arbor.model.tokenizer.Tokenizer;
 import dev.arbor.train.data.TokenCorpus;
 
@@ -45,9 +46,7 @@ public final class CorpusBench {
             reused = c.reused();
         }
         long t2 = System.nanoTime();
-        try (var files = Files.walk(cache)) {   // the cache's files, then the directory
-            for (Path f : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
-        }
+        AtomicFiles.deleteTree(cache);
         // CPU time too: on a shared machine the wall time says more about the neighbours than about this code
         System.out.printf("%s (%d bytes) -> %d tokens with %s on %d threads: %.2f s wall (%.0f k tokens/s), %.2f s CPU; "
                         + "reopened from the cache (%s) in %.3f s; load average %.1f%n",
